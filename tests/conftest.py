@@ -1,0 +1,28 @@
+"""Shared fixtures: tiny fabricated MNIST data so unit tests never touch the network."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from train.data import MNIST
+
+
+def fake_digits(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """n fabricated 28x28 uint8 'digits' (a bright bar whose position depends on the label)."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, size=n)
+    images = np.zeros((n, 28, 28), dtype=np.uint8)
+    for i, label in enumerate(labels):
+        images[i, 4:24, 2 + 2 * label : 5 + 2 * label] = 255
+    images = np.clip(images.astype(int) + rng.integers(0, 30, size=images.shape), 0, 255).astype(np.uint8)
+    return images, labels.astype(np.int64)
+
+
+@pytest.fixture
+def tiny_mnist() -> MNIST:
+    train_x, train_y = fake_digits(256, seed=1)
+    test_x, test_y = fake_digits(64, seed=2)
+    return MNIST(torch.from_numpy(train_x), torch.from_numpy(train_y),
+                 torch.from_numpy(test_x), torch.from_numpy(test_y), source="fabricated")

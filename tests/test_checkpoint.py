@@ -1,0 +1,98 @@
+import json
+import pickle
+
+import pytest
+import torch
+
+import train.checkpoint as checkpoint_module
+from train import CheckpointError, ModelConfig, build_model, load_checkpoint, read_metrics, save_checkpoint
+
+
+@pytest.fixture(params=["ae", "vae"])
+def model(request):
+    torch.manual_seed(0)
+    return build_model(ModelConfig(kind=request.param, latent_dim=2, hidden_dims=(24, 12))).eval()
+
+
+def test_round_trip_gives_identical_outputs(model, tmp_path):
+    folder = save_checkpoint(model, tmp_path / "ckpt", metrics={"test_bce": 1.5},
+                             training={"epochs": 1}, dataset={"name": "mnist"})
+    loaded = load_checkpoint(folder)
+    assert not loaded.training and type(loaded) is type(model)
+    x = torch.rand(7, 1, 28, 28)
+    z = torch.randn(7, 2)
+    assert torch.equal(loaded.encode(x), model.encode(x))
+    assert torch.equal(loaded.decode(z), model.decode(z))
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value)
+    config = json.loads((folder / "config.json").read_text())
+    assert config["format_version"] == 1
+    assert config["model"] == {"kind": model.config.kind, "latent_dim": 2, "hidden_dims": [24, 12],
+                               "likelihood": "bernoulli"}
+    assert config["training"] == {"epochs": 1} and config["dataset"] == {"name": "mnist"}
+    assert read_metrics(folder) == {"test_bce": 1.5}
+
+
+class _Exploit:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_pickle_in_place_of_weights_is_refused(model, tmp_path):
+    folder = save_checkpoint(model, tmp_path / "ckpt")
+    marker = tmp_path / "code-ran"
+    (folder / "model.safetensors").write_bytes(pickle.dumps({"w": _Exploit(str(marker))}))
+    with pytest.raises(CheckpointError, match="not a readable safetensors file"):
+        load_checkpoint(folder)
+    assert not marker.exists()
+    torch.save(model.state_dict(), folder / "model.safetensors")  # torch's pickle-in-zip format
+    with pytest.raises(CheckpointError):
+        load_checkpoint(folder)
+
+
+def test_missing_partial_or_unknown_checkpoints_raise_clear_errors(model, tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "nowhere")
+    folder = save_checkpoint(model, tmp_path / "ckpt")
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="has no model.safetensors"):
+        load_checkpoint(folder)
+    folder = save_checkpoint(model, tmp_path / "ckpt")
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "format_version": 99}))
+    with pytest.raises(CheckpointError, match="format_version 99"):
+        load_checkpoint(folder)
+    (folder / "config.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        load_checkpoint(folder)
+    (folder / "config.json").unlink()
+    with pytest.raises(CheckpointError, match="has no config.json"):
+        load_checkpoint(folder)
+
+
+def test_weights_that_do_not_match_the_config_are_refused(model, tmp_path):
+    folder = save_checkpoint(model, tmp_path / "ckpt")
+    config = json.loads((folder / "config.json").read_text())
+    config["model"]["latent_dim"] = 5
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="does not match"):
+        load_checkpoint(folder)
+
+
+def test_interrupted_save_leaves_the_old_checkpoint_intact(model, tmp_path, monkeypatch):
+    folder = save_checkpoint(model, tmp_path / "ckpt", metrics={"run": 1})
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint_module, "_write_json", crash)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(model, folder, metrics={"run": 2})
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(model, tmp_path / "fresh")
+    assert read_metrics(folder) == {"run": 1}
+    assert load_checkpoint(folder) is not None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]  # no partial or temporary folders
