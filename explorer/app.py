@@ -1,0 +1,56 @@
+"""latent-explorer: see what a 2-D autoencoder and a VAE learned about MNIST.
+
+Run with ``streamlit run explorer/app.py``. This file holds only the page layout; the panels live in
+``explorer/panels.py``, figures in ``explorer/plots.py`` and torch logic in ``explorer/core.py``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+if __package__ in (None, ""):  # `streamlit run explorer/app.py` without `pip install -e .`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from explorer import panels  # noqa: E402
+
+st.set_page_config(page_title="latent-explorer", page_icon="🔭", layout="wide")
+st.title("🔭 latent-explorer")
+st.caption("What does an autoencoder learn? A plain AE and a VAE (Kingma & Welling 2014), "
+           "each with a 2-D latent z, trained on MNIST. Everything runs locally.")
+
+try:
+    images, labels = panels.test_set()
+except FileNotFoundError as e:
+    st.error(f"The shipped MNIST test digits are missing: {e}")
+    st.stop()
+
+models = panels.load_models()
+if not models:
+    st.stop()
+
+with st.sidebar:
+    st.header("Models")
+    for m in models.values():
+        metric = m.metrics.get("test_negative_elbo", m.metrics.get("test_bce"))
+        what = "test −ELBO" if "test_negative_elbo" in m.metrics else "test BCE"
+        st.markdown(f"**{m.label}** `{m.name}`  \n{what}: **{metric:.1f} nats** per image  \n"
+                    f"latent d = {m.model.latent_dim}, MLP {list(m.model.config.hidden_dims)}, "
+                    f"{m.metrics.get('epochs', '?')} epochs")
+    st.divider()
+    st.caption("Data: MNIST (Y. LeCun, C. Cortes, C. J. C. Burges), 10,000 test digits.")
+
+scatter, zplane, recon, interp, upload = st.tabs(
+    ["Latent scatter", "Click to decode", "Reconstructions", "Interpolation", "Upload a digit"])
+with scatter:
+    panels.latent_scatter_panel(models, labels)
+with zplane:
+    panels.zplane_panel(models, labels)
+with recon:
+    panels.reconstructions_panel(models, images, labels)
+with interp:
+    panels.interpolation_panel(models, images, labels)
+with upload:
+    panels.upload_panel(models, labels)

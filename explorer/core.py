@@ -1,0 +1,176 @@
+"""The explorer's torch logic: loading, encoding, decoding, scoring. Never imports streamlit.
+
+Usable from a notebook as well as from the app:
+
+    from explorer.core import load_test_set, load_explorer_model
+    images, labels = load_test_set()
+    vae = load_explorer_model("checkpoints/mnist-vae-2d", images)
+    vae.codes            # float32 [10000, 2] posterior means of the test digits
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from train import LatentModel, load_checkpoint, read_config, read_metrics
+from train.data import read_idx
+from train.objectives import bernoulli_nll
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CHECKPOINT_DIR = REPO_ROOT / "checkpoints"
+ASSETS_DIR = Path(__file__).resolve().parent / "assets"
+TEST_IMAGES = ASSETS_DIR / "t10k-images-idx3-ubyte.gz"
+TEST_LABELS = ASSETS_DIR / "t10k-labels-idx1-ubyte.gz"
+RETRAIN_COMMAND = "python -m train.retrain"
+ENCODE_BATCH = 2500
+
+
+@dataclass
+class ExplorerModel:
+    """A loaded checkpoint with what the explorer precomputes once.
+
+    name: the checkpoint folder's name, e.g. "mnist-vae-2d"
+    model: the model in eval mode on the CPU
+    config, metrics: parsed config.json and metrics.json
+    codes: float32 [N_test, d] latent locations of the test digits (posterior means for a VAE)
+    """
+
+    name: str
+    folder: Path
+    model: LatentModel
+    config: dict
+    metrics: dict
+    codes: np.ndarray
+
+    @property
+    def kind(self) -> str:
+        return self.model.config.kind
+
+    @property
+    def label(self) -> str:
+        """Short display name, e.g. "VAE"."""
+        return {"ae": "AE", "vae": "VAE"}.get(self.kind, self.kind)
+
+
+def load_test_set() -> tuple[torch.Tensor, np.ndarray]:
+    """The 10,000 MNIST test digits that ship with the explorer.
+
+    returns: (images float32 [10000, 1, 28, 28] in [0, 1], labels int64 [10000] in 0..9).
+    Raises FileNotFoundError if the shipped files are missing.
+    """
+    for path in (TEST_IMAGES, TEST_LABELS):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing; restore it from the repository (git checkout)")
+    images = torch.from_numpy(read_idx(TEST_IMAGES)).unsqueeze(1).float().div_(255.0)
+    labels = read_idx(TEST_LABELS).astype(np.int64)
+    return images, labels
+
+
+@torch.inference_mode()
+def load_explorer_model(folder: str | Path, test_images: torch.Tensor) -> ExplorerModel:
+    """Load a checkpoint and encode the test set with it.
+
+    test_images: float32 [N, 1, 28, 28] in [0, 1].
+    Raises train.CheckpointError (a ValueError) if the folder is missing, partial or corrupt.
+    """
+    folder = Path(folder)
+    model = load_checkpoint(folder)
+    codes = torch.cat([model.encode(test_images[i : i + ENCODE_BATCH])
+                       for i in range(0, test_images.shape[0], ENCODE_BATCH)])
+    return ExplorerModel(name=folder.name, folder=folder, model=model, config=read_config(folder),
+                         metrics=read_metrics(folder), codes=codes.numpy())
+
+
+@torch.inference_mode()
+def decode(model: LatentModel, z: np.ndarray) -> np.ndarray:
+    """Decode latents to images.
+
+    z: float [M, d] (or [d] for one point).
+    returns: float32 [M, 28, 28] pixel means in [0, 1] (or [28, 28] for one point).
+    """
+    z = np.asarray(z, dtype=np.float32)
+    single = z.ndim == 1
+    images = model.decode(torch.from_numpy(np.atleast_2d(z)))[:, 0].numpy()
+    return images[0] if single else images
+
+
+@torch.inference_mode()
+def encode(model: LatentModel, images: np.ndarray | torch.Tensor) -> np.ndarray:
+    """images: float [M, 28, 28] or [M, 1, 28, 28] in [0, 1] -> latent locations float32 [M, d]."""
+    x = torch.as_tensor(np.asarray(images, dtype=np.float32)).reshape(-1, 1, 28, 28)
+    return model.encode(x).numpy()
+
+
+@torch.inference_mode()
+def reconstruct(model: LatentModel, images: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Reconstruct images through the latent location (posterior mean for a VAE) and score them.
+
+    images: float [M, 28, 28] or [M, 1, 28, 28] in [0, 1].
+    returns: (reconstructions float32 [M, 28, 28] in [0, 1],
+              bce float32 [M]: -log p(x | z = encode(x)) summed over pixels, in nats).
+    """
+    x = torch.as_tensor(np.asarray(images, dtype=np.float32)).reshape(-1, 1, 28, 28)
+    logits = model.decoder(model.encode(x))
+    return torch.sigmoid(logits)[:, 0].numpy(), bernoulli_nll(logits, x).numpy()
+
+
+def interpolate(z_start: np.ndarray, z_end: np.ndarray, steps: int) -> np.ndarray:
+    """Linear interpolation between two latent codes.
+
+    z_start, z_end: float [d]. steps: >= 2, the number of points including both ends.
+    returns: float32 [steps, d]. Raises ValueError if steps < 2 or the shapes differ.
+    """
+    if steps < 2:
+        raise ValueError(f"steps must be >= 2, got {steps}")
+    z_start, z_end = np.asarray(z_start, np.float32), np.asarray(z_end, np.float32)
+    if z_start.shape != z_end.shape:
+        raise ValueError(f"latent shapes differ: {z_start.shape} vs {z_end.shape}")
+    t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
+    return (1.0 - t) * z_start + t * z_end
+
+
+def plane_extent(codes: np.ndarray, pad: float = 0.08, quantile: float = 0.001) -> tuple[float, ...]:
+    """A square-ish window (x0, x1, y0, y1) over the bulk of 2-D codes, padded on each side.
+
+    codes: float [N, 2]. The extreme ``quantile`` of points on each side is allowed outside,
+    so that one outlier does not shrink the rest of the plane.
+    """
+    lo = np.quantile(codes, quantile, axis=0)
+    hi = np.quantile(codes, 1 - quantile, axis=0)
+    span = np.maximum(hi - lo, 1e-3)
+    lo, hi = lo - pad * span, hi + pad * span
+    return float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1])
+
+
+def plane_grid(extent: tuple[float, ...], n: int = 120) -> np.ndarray:
+    """An n x n grid of points over extent (x0, x1, y0, y1): float32 [n*n, 2], x varying fastest."""
+    x0, x1, y0, y1 = extent
+    xs, ys = np.meshgrid(np.linspace(x0, x1, n), np.linspace(y0, y1, n))
+    return np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float32)
+
+
+def enlarge(image: np.ndarray, scale: int = 8) -> np.ndarray:
+    """A [H, W] image in [0, 1] as uint8 [H*scale, W*scale], each pixel a crisp square block."""
+    block = np.ones((scale, scale), dtype=np.float32)
+    return np.uint8(np.round(np.clip(np.kron(image, block), 0.0, 1.0) * 255))
+
+
+def strip(images: np.ndarray, scale: int = 3, gap: int = 1) -> np.ndarray:
+    """Images float [M, H, W] in [0, 1] side by side (``gap`` grey pixels between) as uint8."""
+    m, h, _ = images.shape
+    spacer = np.full((h, gap), 0.35, dtype=np.float32)
+    parts = []
+    for i, image in enumerate(images):
+        if i:
+            parts.append(spacer)
+        parts.append(image)
+    return enlarge(np.concatenate(parts, axis=1), scale)
+
+
+def nearest_test_index(codes: np.ndarray, z: np.ndarray) -> int:
+    """Index of the test digit whose latent code is closest (Euclidean) to z [d]."""
+    return int(np.argmin(((codes - np.asarray(z)[None]) ** 2).sum(axis=1)))

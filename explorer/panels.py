@@ -1,0 +1,229 @@
+"""The explorer's panels: one function per panel, each drawing its widgets and output.
+
+Torch work is delegated to ``explorer.core`` and figures to ``explorer.plots``; models and the
+test set are loaded once per server process (``st.cache_resource``) and shared read-only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from train import CheckpointError
+
+from . import core, plots
+from .preprocess import UploadError, to_mnist
+
+SHIPPED_MODELS = ("mnist-ae-2d", "mnist-vae-2d")
+PLANE_GRID = 110  # points per side of the invisible click grid
+IMAGE_SCALE = 8  # 28x28 -> 224x224 crisp pixels
+
+
+# --- cached resources (one copy per server process, shared by every session) ---------------
+
+
+@st.cache_resource(show_spinner="Loading the MNIST test digits…")
+def test_set() -> tuple:
+    """(images float32 torch [10000, 1, 28, 28] in [0, 1], labels int64 numpy [10000])."""
+    return core.load_test_set()
+
+
+@st.cache_resource(show_spinner="Loading a checkpoint and encoding the test set…")
+def explorer_model(folder: str) -> core.ExplorerModel:
+    """The checkpoint in ``folder`` with the test set encoded; errors propagate (not cached)."""
+    return core.load_explorer_model(folder, test_set()[0])
+
+
+@st.cache_resource
+def plane(folder: str) -> tuple[tuple[float, ...], np.ndarray]:
+    """(extent, grid float32 [G, 2]) of the clickable z-plane of the model in ``folder``."""
+    extent = core.plane_extent(explorer_model(folder).codes)
+    return extent, core.plane_grid(extent, PLANE_GRID)
+
+
+def load_models(checkpoint_dir: Path | None = None) -> dict[str, core.ExplorerModel]:
+    """Load the shipped models, showing an error (not raising) for each one that fails."""
+    models = {}
+    for name in SHIPPED_MODELS:
+        folder = (checkpoint_dir or core.CHECKPOINT_DIR) / name
+        try:
+            models[name] = explorer_model(str(folder))
+        except CheckpointError as e:
+            st.error(f"**Could not load the checkpoint `{folder}`.** {e}\n\n"
+                     f"Create it with `{core.RETRAIN_COMMAND}` (or `git checkout -- {folder}` to restore "
+                     "the shipped one).", icon="🚫")
+    return models
+
+
+def image(img: np.ndarray, caption: str | None = None) -> None:
+    """Show a [28, 28] image in [0, 1] enlarged with crisp pixels."""
+    st.image(core.enlarge(img, IMAGE_SCALE), caption=caption, width=IMAGE_SCALE * 28)
+
+
+# --- panels ------------------------------------------------------------------------------------
+
+
+def latent_scatter_panel(models: dict[str, core.ExplorerModel], labels: np.ndarray) -> None:
+    """1. The encoded test set, coloured by digit, for each model side by side."""
+    st.markdown("Each dot is one of the 10,000 test digits at its latent location "
+                "(the posterior mean for the VAE). Hover a dot for its label and index; "
+                "click a digit in the legend to hide it.")
+    columns = st.columns(len(models))
+    for column, m in zip(columns, models.values(), strict=True):
+        with column:
+            st.plotly_chart(plots.latent_scatter(m.codes, labels, f"{m.label}: {m.name}"),
+                            key=f"scatter-{m.name}", config={"displaylogo": False})
+
+
+@st.fragment
+def zplane_panel(models: dict[str, core.ExplorerModel], labels: np.ndarray) -> None:
+    """2. Click anywhere on the plane to decode that z. Reruns only this fragment on a click."""
+    names = list(models)
+    name = st.radio("Decode with", names, index=len(names) - 1, horizontal=True,
+                    format_func=lambda n: f"{models[n].label} ({n})", key="zplane-model")
+    m = models[name]
+    extent, grid = plane(str(m.folder))
+    chart_key = f"zplane-{name}"
+    last_key = f"{chart_key}-z"
+    # The chart's selection from the last click is in session state before the chart is drawn,
+    # so the figure can already carry the marker at the clicked point.
+    selected = clicked_z(st.session_state.get(chart_key))
+    if selected is not None:
+        st.session_state[last_key] = selected
+    z = st.session_state.get(last_key)
+    plot_col, image_col = st.columns([3, 2])
+    with plot_col:
+        fig = plots.clickable_plane(m.codes, labels, grid, f"{m.label} z-plane: click anywhere", z)
+        st.plotly_chart(fig, key=chart_key, on_select="rerun", selection_mode="points",
+                        config={"displaylogo": False, "scrollZoom": False})
+    with image_col:
+        if z is None:
+            st.info("Click a spot on the plane (empty space too) to decode it.")
+            return
+        z = np.asarray(z, dtype=np.float32)
+        image(core.decode(m.model, z), caption=f"decoded by the {m.label}")
+        st.markdown(f"**z = ({z[0]:.2f}, {z[1]:.2f})**")
+        nearest = core.nearest_test_index(m.codes, z)
+        st.caption(f"Nearest test digit in latent space: index {nearest} (a {labels[nearest]}).")
+
+
+def clicked_z(event) -> np.ndarray | None:
+    """The (x, y) of the first clicked point in a plotly selection event, or None."""
+    if not event:
+        return None
+    try:
+        points = event["selection"]["points"]
+    except (KeyError, TypeError):
+        return None
+    for point in points or []:
+        if "x" in point and "y" in point:
+            return np.array([point["x"], point["y"]], dtype=np.float32)
+    return None
+
+
+def reconstructions_panel(models: dict[str, core.ExplorerModel], images, labels: np.ndarray) -> None:
+    """3. Rows of original | AE | VAE for chosen or random test digits, with per-image BCE."""
+    n_test = len(labels)
+    left, right = st.columns([3, 1])
+    with right:
+        if st.button("🎲 Random digits", key="recon-random"):
+            rng = np.random.default_rng()
+            st.session_state["recon-indices"] = ", ".join(map(str, rng.choice(n_test, 5, replace=False)))
+    with left:
+        text = st.text_input("Test indices (comma-separated, 0–9999)", value="0, 1, 2, 3, 4",
+                             key="recon-indices")
+    try:
+        indices = parse_indices(text, n_test)
+    except ValueError as e:
+        st.error(str(e))
+        return
+    st.caption("Per-image reconstruction error: binary cross-entropy summed over the 784 pixels "
+               "(−log p(x|z) in nats, z = the latent location; lower is better).")
+    x = images[indices]
+    results = {name: core.reconstruct(m.model, x) for name, m in models.items()}
+    header = st.columns(1 + len(models))
+    header[0].markdown("**original**")
+    for col, m in zip(header[1:], models.values(), strict=True):
+        col.markdown(f"**{m.label}**")
+    for row, index in enumerate(indices):
+        cols = st.columns(1 + len(models))
+        with cols[0]:
+            image(x[row, 0].numpy(), caption=f"#{index}: a {labels[index]}")
+        for col, (name, m) in zip(cols[1:], models.items(), strict=True):
+            recon, bce = results[name]
+            with col:
+                image(recon[row], caption=f"{m.label}: {bce[row]:.1f} nats")
+
+
+def parse_indices(text: str, n: int, limit: int = 12) -> list[int]:
+    """Parse "3, 17 42" into test indices. Raises ValueError saying what is wrong."""
+    parts = [p for p in text.replace(",", " ").split() if p]
+    if not parts:
+        raise ValueError("Enter at least one test index.")
+    try:
+        indices = [int(p) for p in parts]
+    except ValueError:
+        raise ValueError(f"Indices must be whole numbers, got {text!r}.") from None
+    bad = [i for i in indices if not 0 <= i < n]
+    if bad:
+        raise ValueError(f"Indices must be between 0 and {n - 1}; out of range: {bad}.")
+    return indices[:limit]
+
+
+def interpolation_panel(models: dict[str, core.ExplorerModel], images, labels: np.ndarray) -> None:
+    """4. Linear interpolation between two test digits' latent codes, decoded by each model."""
+    n_test = len(labels)
+    c1, c2, c3 = st.columns(3)
+    start = c1.number_input("From test index", 0, n_test - 1, value=3, key="interp-start")
+    end = c2.number_input("To test index", 0, n_test - 1, value=2, key="interp-end")
+    steps = c3.slider("Steps", 3, 16, value=10, key="interp-steps")
+    st.caption(f"From a {labels[start]} (#{start}) to a {labels[end]} (#{end}): "
+               "z(t) = (1 − t)·z_start + t·z_end, each step decoded.")
+    paths = {}
+    for name, m in models.items():
+        path = core.interpolate(m.codes[start], m.codes[end], steps)
+        paths[name] = path
+        st.markdown(f"**{m.label}**")
+        st.image(core.strip(core.decode(m.model, path), scale=3))
+    columns = st.columns(len(models))
+    for column, (name, m) in zip(columns, models.items(), strict=True):
+        with column:
+            st.plotly_chart(plots.latent_scatter(m.codes, labels, f"{m.label}: interpolation path",
+                                                 path=paths[name], height=420),
+                            key=f"interp-plot-{name}", config={"displaylogo": False})
+
+
+def upload_panel(models: dict[str, core.ExplorerModel], labels: np.ndarray) -> None:
+    """5. Upload a photo or scan of a digit: MNIST-style preprocessing, location, reconstruction."""
+    upload = st.file_uploader("A PNG or JPEG of one handwritten digit (dark on light or light on dark)",
+                              type=["png", "jpg", "jpeg"], key="upload")
+    if upload is None:
+        st.caption("The image is converted like MNIST: grayscale, inverted if the paper is light, "
+                   "cropped to the ink, fitted in 20×20 keeping its aspect, and centred by its "
+                   "centre of mass in 28×28.")
+        return
+    try:
+        result = to_mnist(upload.getvalue())
+    except UploadError as e:
+        st.error(f"**{upload.name}**: {e}", icon="⚠️")
+        return
+    x = result.image
+    cols = st.columns(2 + len(models))
+    with cols[0]:
+        st.image(result.original, caption="your upload", width=IMAGE_SCALE * 28)
+    with cols[1]:
+        image(x, caption="as MNIST input" + (" (inverted)" if result.inverted else ""))
+    marks = {}
+    for col, (name, m) in zip(cols[2:], models.items(), strict=True):
+        recon, bce = core.reconstruct(m.model, x[None])
+        marks[name] = core.encode(m.model, x[None])[0]
+        with col:
+            image(recon[0], caption=f"{m.label}: {bce[0]:.1f} nats")
+    plot_cols = st.columns(len(models))
+    for column, (name, m) in zip(plot_cols, models.items(), strict=True):
+        with column:
+            st.plotly_chart(plots.latent_scatter(m.codes, labels, f"{m.label}: your digit",
+                                                 marks=[("upload", marks[name])], height=420),
+                            key=f"upload-plot-{name}", config={"displaylogo": False})

@@ -1,0 +1,113 @@
+"""Plotly figures for the explorer. Pure functions of arrays; no streamlit, no torch.
+
+Every latent figure uses one colour per digit class (plotly's T10 palette) so that panels agree.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+
+DIGIT_COLORS = qualitative.T10  # 10 colours, index = digit
+MARK_COLOR = "#111111"
+FONT = dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=13)
+
+
+def _base_layout(title: str | None, height: int) -> dict:
+    return dict(
+        title=dict(text=title, x=0.01, font=dict(size=15)) if title else None,
+        height=height,
+        margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+        font=FONT,
+        xaxis=dict(title="z₁", zeroline=True, zerolinecolor="#cccccc", showgrid=False),
+        yaxis=dict(title="z₂", zeroline=True, zerolinecolor="#cccccc", showgrid=False,
+                   scaleanchor="x", scaleratio=1),
+        plot_bgcolor="white",
+        legend=dict(title="digit", itemsizing="constant", tracegroupgap=2),
+        hovermode="closest",
+    )
+
+
+def digit_traces(codes: np.ndarray, labels: np.ndarray, *, size: float = 4, opacity: float = 0.75,
+                 hover: bool = True, showlegend: bool = True) -> list[go.Scattergl]:
+    """One WebGL scatter trace per digit class.
+
+    codes: float [N, 2] latent locations; labels: int [N] in 0..9.
+    Hovering a point shows its digit and its index in the test set (unless hover=False).
+    """
+    traces = []
+    index = np.arange(len(labels))
+    for digit in range(10):
+        sel = labels == digit
+        traces.append(go.Scattergl(
+            x=codes[sel, 0], y=codes[sel, 1], mode="markers", name=str(digit),
+            marker=dict(size=size, color=DIGIT_COLORS[digit], opacity=opacity),
+            unselected=dict(marker=dict(opacity=opacity)),  # no dimming when a point is clicked
+            customdata=np.stack([labels[sel], index[sel]], axis=1),
+            hovertemplate="digit %{customdata[0]} · test index %{customdata[1]}<br>"
+                          "z = (%{x:.2f}, %{y:.2f})<extra></extra>" if hover else None,
+            hoverinfo=None if hover else "skip",
+            showlegend=showlegend, legendgroup=str(digit),
+        ))
+    return traces
+
+
+def mark_traces(marks: list[tuple[str, np.ndarray]], symbol: str = "star") -> list[go.Scatter]:
+    """Highlighted points, e.g. an uploaded digit: (name, z [2]) pairs, drawn large with a label."""
+    return [
+        go.Scatter(
+            x=[float(z[0])], y=[float(z[1])], mode="markers+text", name=name, text=[name],
+            textposition="top center", textfont=dict(size=13, color=MARK_COLOR),
+            marker=dict(symbol=symbol, size=18, color="#ffd400", line=dict(width=1.5, color=MARK_COLOR)),
+            hovertemplate=f"{name}<br>z = (%{{x:.2f}}, %{{y:.2f}})<extra></extra>", showlegend=False,
+        )
+        for name, z in marks
+    ]
+
+
+def latent_scatter(codes: np.ndarray, labels: np.ndarray, title: str, *,
+                   marks: list[tuple[str, np.ndarray]] | None = None,
+                   path: np.ndarray | None = None, height: int = 460) -> go.Figure:
+    """The encoded test set coloured by digit, with optional marked points and a drawn path.
+
+    codes: float [N, 2]; labels: int [N]; path: float [S, 2] drawn as a line with dots.
+    """
+    fig = go.Figure(digit_traces(codes, labels, opacity=0.55 if path is not None or marks else 0.75))
+    if path is not None:
+        fig.add_trace(go.Scatter(
+            x=path[:, 0], y=path[:, 1], mode="lines+markers", name="path", showlegend=False,
+            line=dict(color=MARK_COLOR, width=2.5), marker=dict(size=7, color="white",
+                                                               line=dict(width=2, color=MARK_COLOR)),
+            hovertemplate="step %{pointNumber}<br>z = (%{x:.2f}, %{y:.2f})<extra></extra>",
+        ))
+    fig.add_traces(mark_traces(marks or []))
+    fig.update_layout(**_base_layout(title, height))
+    return fig
+
+
+def clickable_plane(codes: np.ndarray, labels: np.ndarray, grid: np.ndarray, title: str,
+                    clicked: np.ndarray | None = None, height: int = 520) -> go.Figure:
+    """A z-plane on which a click anywhere selects a point.
+
+    The test set is drawn faintly (not clickable); on top lies an invisible dense grid (grid:
+    float [G, 2]) whose nearest point to the cursor is what a click selects, so a click on empty
+    space still yields a z. clicked: float [2], drawn as a cross marker.
+    """
+    fig = go.Figure(digit_traces(codes, labels, size=3.5, opacity=0.35, hover=False))
+    fig.add_trace(go.Scattergl(
+        x=grid[:, 0], y=grid[:, 1], mode="markers", name="z-plane grid", showlegend=False,
+        marker=dict(size=6, color="rgba(0,0,0,0)", opacity=0),
+        selected=dict(marker=dict(opacity=0)), unselected=dict(marker=dict(opacity=0)),
+        hovertemplate="click to decode<br>z = (%{x:.2f}, %{y:.2f})<extra></extra>",
+    ))
+    if clicked is not None:
+        fig.add_trace(go.Scatter(
+            x=[float(clicked[0])], y=[float(clicked[1])], mode="markers", name="clicked z",
+            showlegend=False, hoverinfo="skip",
+            marker=dict(symbol="x-thin", size=22, color=MARK_COLOR, line=dict(width=3, color=MARK_COLOR)),
+        ))
+    layout = _base_layout(title, height)
+    layout.update(clickmode="event+select", dragmode="pan")
+    fig.update_layout(**layout)
+    return fig

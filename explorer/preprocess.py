@@ -1,0 +1,169 @@
+"""Turn a user's photo or scan of a handwritten digit into an MNIST-style input.
+
+The steps follow how MNIST itself was made (LeCun, Cortes & Burges): grayscale, ink bright on a
+dark background, the digit fitted into a 20x20 box keeping its aspect ratio, then placed in a
+28x28 field so that its centre of mass sits at the centre. This module does not import streamlit.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
+
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # matches server.maxUploadSize in .streamlit/config.toml
+MAX_PIXELS = 40_000_000  # refuse decompression bombs before decoding
+WORKING_SIZE = 512  # larger images are downscaled to this longest side first
+MIN_CONTRAST = 0.15  # ink must differ from the paper by at least this much (intensity in [0, 1])
+
+
+class UploadError(ValueError):
+    """The upload cannot be turned into a digit; the message says why, for the user."""
+
+
+@dataclass
+class Preprocessed:
+    """The result of ``to_mnist``.
+
+    image: float32 [28, 28] in [0, 1], ink bright on black, centred by centre of mass
+    original: the decoded upload as an RGB PIL image (EXIF rotation applied), for display
+    inverted: True if the upload had dark ink on light paper and was inverted
+    """
+
+    image: np.ndarray
+    original: Image.Image
+    inverted: bool
+
+
+def to_mnist(data: bytes) -> Preprocessed:
+    """Preprocess the bytes of a PNG or JPEG holding one handwritten digit.
+
+    data: the file's bytes (dark ink on light paper or light on dark, any size, photo or scan).
+    returns: Preprocessed with image float32 [28, 28] in [0, 1].
+    Raises UploadError if the file is empty, too large, not a readable image, or blank.
+    """
+    original = open_image(data)
+    gray = to_grayscale(original)
+    ink, inverted = ink_map(gray)
+    return Preprocessed(image=fit_and_center(ink), original=original, inverted=inverted)
+
+
+def open_image(data: bytes) -> Image.Image:
+    """Decode image bytes to an upright RGB PIL image. Raises UploadError with the reason."""
+    if not data:
+        raise UploadError("The file is empty.")
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise UploadError(
+            f"The file is {len(data) / 2**20:.1f} MB; the limit is {MAX_UPLOAD_BYTES / 2**20:.0f} MB."
+        )
+    try:
+        image = Image.open(io.BytesIO(data))
+        if image.width * image.height > MAX_PIXELS:
+            raise UploadError(
+                f"The image is {image.width}x{image.height} pixels; the limit is "
+                f"{MAX_PIXELS / 1e6:.0f} megapixels."
+            )
+        image.load()
+        image = ImageOps.exif_transpose(image)
+    except UploadError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise UploadError(f"This file could not be read as a PNG or JPEG image ({e}).") from e
+    if image.width < 1 or image.height < 1:
+        raise UploadError("The image has no pixels.")
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        # Transparent areas count as white paper.
+        image = image.convert("RGBA")
+        paper = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(paper, image)
+    return image.convert("RGB")
+
+
+def to_grayscale(image: Image.Image) -> np.ndarray:
+    """RGB PIL image -> float32 [H, W] luminance in [0, 1], downscaled to at most WORKING_SIZE."""
+    gray = image.convert("L")
+    if max(gray.size) > WORKING_SIZE:
+        gray = ImageOps.contain(gray, (WORKING_SIZE, WORKING_SIZE), Image.Resampling.BOX)
+    return np.asarray(gray, dtype=np.float32) / 255.0
+
+
+def ink_map(gray: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Estimate ink from a grayscale image, making it bright on black.
+
+    gray: float32 [H, W] in [0, 1].
+    returns: (ink float32 [H, W] in [0, 1], 0 = paper, 1 = strongest ink; inverted flag).
+    The paper colour is the median of the image border; if it is light, the image is inverted.
+    Pixels darker than Otsu's threshold (paper, shadows, sensor noise) are set to 0.
+    Raises UploadError if the image has no ink (blank, or too little contrast).
+    """
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    paper = float(np.median(border))
+    inverted = paper > 0.5
+    ink = 1.0 - gray if inverted else gray.copy()
+    paper_level = 1.0 - paper if inverted else paper
+    top = float(np.percentile(ink, 99.9))
+    if top - paper_level < MIN_CONTRAST:
+        raise UploadError(
+            "No handwriting found: the image looks blank or has too little contrast. "
+            "Use dark ink on light paper (or light on dark) and fill the frame with the digit."
+        )
+    ink = np.clip((ink - paper_level) / (top - paper_level), 0.0, 1.0)
+    ink[ink < otsu_threshold(ink)] = 0.0
+    if not ink.any():
+        raise UploadError("No handwriting found after removing the background.")
+    return ink.astype(np.float32), inverted
+
+
+def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
+    """Otsu's threshold (Otsu 1979) of values in [0, 1]: maximises the between-class variance."""
+    hist, edges = np.histogram(values, bins=bins, range=(0.0, 1.0))
+    p = hist.astype(np.float64) / max(hist.sum(), 1)
+    centers = (edges[:-1] + edges[1:]) / 2
+    w0 = np.cumsum(p)
+    mu0 = np.cumsum(p * centers)
+    mu_total = mu0[-1]
+    w1 = 1.0 - w0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = (mu_total * w0 - mu0) ** 2 / (w0 * w1)
+    between = np.nan_to_num(between[:-1])
+    return float(edges[int(np.argmax(between)) + 1])
+
+
+def fit_and_center(ink: np.ndarray, box: int = 20, size: int = 28) -> np.ndarray:
+    """Crop to the ink, fit in a ``box`` square keeping aspect, centre of mass to the field centre.
+
+    ink: float32 [H, W] in [0, 1] with some nonzero pixel.
+    returns: float32 [size, size] in [0, 1] whose maximum is 1.
+    """
+    rows = np.flatnonzero(ink.any(axis=1))
+    cols = np.flatnonzero(ink.any(axis=0))
+    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    h, w = crop.shape
+    scale = box / max(h, w)
+    patch = Image.fromarray(np.uint8(np.round(crop * 255)), mode="L")
+    # Thin strokes on a large image would fade when shrunk: thicken them to about 2 output pixels.
+    stroke_px = int(round(1.5 / scale))
+    if stroke_px >= 3 and (crop > 0).mean() < 0.15:
+        patch = patch.filter(ImageFilter.MaxFilter(stroke_px | 1))
+    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+    patch = patch.resize((new_w, new_h), Image.Resampling.LANCZOS)
+    small = np.asarray(patch, dtype=np.float32) / 255.0
+    small = np.clip(small / max(float(small.max()), 1e-6), 0.0, 1.0)
+
+    # Centre of mass of the patch, then the integer shift that puts it at the field's centre.
+    cy, cx = center_of_mass(small)
+    center = (size - 1) / 2
+    top = int(np.clip(round(center - cy), 0, size - new_h))
+    left = int(np.clip(round(center - cx), 0, size - new_w))
+    field = np.zeros((size, size), dtype=np.float32)
+    field[top : top + new_h, left : left + new_w] = small
+    return field
+
+
+def center_of_mass(image: np.ndarray) -> tuple[float, float]:
+    """(row, col) centre of mass of a non-negative image [H, W]."""
+    ys, xs = np.indices(image.shape)
+    mass = image.sum()
+    return float((ys * image).sum() / mass), float((xs * image).sum() / mass)

@@ -1,0 +1,103 @@
+"""The Streamlit app, run headless with streamlit.testing against the shipped checkpoints."""
+
+import io
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parent.parent / "explorer" / "app.py")
+TIMEOUT = 120
+
+
+@pytest.fixture
+def app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    return at
+
+
+def digit_png() -> bytes:
+    image = Image.new("L", (300, 300), 255)
+    ImageDraw.Draw(image).ellipse((90, 40, 210, 260), outline=0, width=18)  # a zero
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_page_renders_every_panel_without_exception(app):
+    assert not app.exception
+    assert not app.error
+    assert [t.label for t in app.tabs] == ["Latent scatter", "Click to decode", "Reconstructions",
+                                           "Interpolation", "Upload a digit"]
+    sidebar = " ".join(m.value for m in app.sidebar.markdown)
+    assert "mnist-ae-2d" in sidebar and "mnist-vae-2d" in sidebar and "nats" in sidebar
+    assert app.text_input(key="recon-indices").value == "0, 1, 2, 3, 4"
+    # Reconstructions: 5 rows of original | AE | VAE, each with its BCE in nats.
+    captions = image_captions(app)
+    assert sum(c.startswith("AE: ") and c.endswith(" nats") for c in captions) == 5
+    assert sum(c.startswith("VAE: ") and c.endswith(" nats") for c in captions) == 5
+    assert "#0: a 7" in captions
+    charts = chart_keys(app)
+    assert {"scatter-mnist-ae-2d", "scatter-mnist-vae-2d", "zplane-mnist-vae-2d",
+            "interp-plot-mnist-ae-2d", "interp-plot-mnist-vae-2d"} <= charts
+
+
+def image_captions(at: AppTest) -> list[str]:
+    return [c for img in at.get("imgs") for c in img.captions]
+
+
+def chart_keys(at: AppTest) -> set[str]:
+    return {c.key for c in at.get("plotly_chart")}
+
+
+def test_reconstruction_indices_are_validated(app):
+    app.text_input(key="recon-indices").set_value("1, 99999").run()
+    assert not app.exception
+    assert any("out of range" in e.value for e in app.error)
+    app.text_input(key="recon-indices").set_value("7").run()
+    assert not app.error
+
+
+def test_uploaded_png_is_processed(app):
+    app.file_uploader(key="upload").set_value(("zero.png", digit_png(), "image/png")).run()
+    assert not app.exception
+    assert not app.error
+    captions = image_captions(app)
+    assert "your upload" in captions and "as MNIST input (inverted)" in captions
+    # Both models reconstructed it and its location is marked on both planes.
+    assert sum(c.startswith("AE: ") for c in captions) == 6  # 5 reconstruction rows + the upload
+    assert sum(c.startswith("VAE: ") for c in captions) == 6
+    assert {"upload-plot-mnist-ae-2d", "upload-plot-mnist-vae-2d"} <= chart_keys(app)
+
+
+def test_unreadable_upload_shows_an_error_and_the_page_keeps_working(app):
+    app.file_uploader(key="upload").set_value(("broken.png", b"not a png", "image/png")).run()
+    assert not app.exception
+    assert any("could not be read" in e.value for e in app.error)
+    app.file_uploader(key="upload").set_value(("blank.png", _blank_png(), "image/png")).run()
+    assert any("No handwriting" in e.value for e in app.error)
+    app.file_uploader(key="upload").set_value(None).run()
+    assert not app.exception and not app.error
+
+
+def _blank_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((50, 50), 255, np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_missing_checkpoint_names_the_folder_and_the_command(tmp_path, monkeypatch):
+    from explorer import core
+
+    shutil.copytree(core.CHECKPOINT_DIR / "mnist-ae-2d", tmp_path / "mnist-ae-2d")
+    monkeypatch.setattr(core, "CHECKPOINT_DIR", tmp_path)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "mnist-vae-2d" in errors and "python -m train.retrain" in errors
+    assert len(at.tabs) == 5  # the AE alone still gets every panel

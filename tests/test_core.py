@@ -1,0 +1,78 @@
+import numpy as np
+import pytest
+import torch
+
+from explorer import core
+from explorer.panels import clicked_z, parse_indices
+from train import ModelConfig, build_model, save_checkpoint
+
+
+def test_shipped_test_set():
+    images, labels = core.load_test_set()
+    assert images.shape == (10000, 1, 28, 28) and images.dtype == torch.float32
+    assert 0 <= images.min() and images.max() <= 1
+    assert labels.tolist()[:10] == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
+    assert np.bincount(labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+def test_load_explorer_model_encodes_the_test_set(tmp_path):
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(kind="vae", latent_dim=2, hidden_dims=(16,)))
+    save_checkpoint(model, tmp_path / "m", metrics={"test_negative_elbo": 1.0})
+    images = torch.rand(30, 1, 28, 28)
+    m = core.load_explorer_model(tmp_path / "m", images)
+    assert m.codes.shape == (30, 2) and m.label == "VAE" and m.name == "m"
+    np.testing.assert_allclose(m.codes, model.posterior(images)[0].detach().numpy(), rtol=1e-5)
+    recon, bce = core.reconstruct(m.model, images[:4, 0].numpy())
+    assert recon.shape == (4, 28, 28) and bce.shape == (4,) and (bce > 0).all()
+    one = core.decode(m.model, m.codes[0])
+    assert one.shape == (28, 28)
+    np.testing.assert_allclose(one, core.decode(m.model, m.codes[:1])[0])
+
+
+def test_interpolate_endpoints_and_spacing():
+    path = core.interpolate(np.array([0.0, 2.0]), np.array([4.0, -2.0]), 5)
+    assert path.shape == (5, 2)
+    np.testing.assert_allclose(path[0], [0, 2])
+    np.testing.assert_allclose(path[-1], [4, -2])
+    np.testing.assert_allclose(np.diff(path, axis=0), np.tile([[1.0, -1.0]], (4, 1)))
+    with pytest.raises(ValueError):
+        core.interpolate(np.zeros(2), np.zeros(2), 1)
+
+
+def test_plane_extent_and_grid_cover_the_codes():
+    codes = np.random.default_rng(0).normal(size=(5000, 2)) * [3.0, 1.0]
+    extent = core.plane_extent(codes)
+    x0, x1, y0, y1 = extent
+    inside = (codes[:, 0] > x0) & (codes[:, 0] < x1) & (codes[:, 1] > y0) & (codes[:, 1] < y1)
+    assert inside.mean() > 0.99
+    grid = core.plane_grid(extent, 11)
+    assert grid.shape == (121, 2)
+    assert grid[:, 0].min() == pytest.approx(x0) and grid[:, 1].max() == pytest.approx(y1)
+
+
+def test_enlarge_makes_crisp_blocks():
+    image = np.array([[0.0, 1.0], [0.5, 0.0]], dtype=np.float32)
+    big = core.enlarge(image, 3)
+    assert big.shape == (6, 6) and big.dtype == np.uint8
+    assert (big[:3, 3:] == 255).all() and (big[3:, :3] == 128).all() and (big[:3, :3] == 0).all()
+    assert core.strip(np.zeros((3, 28, 28)), scale=2, gap=1).shape == (56, 2 * (3 * 28 + 2))
+
+
+def test_nearest_test_index():
+    codes = np.array([[0.0, 0.0], [5.0, 5.0], [-3.0, 1.0]])
+    assert core.nearest_test_index(codes, np.array([4.0, 4.5])) == 1
+
+
+def test_parse_indices():
+    assert parse_indices("3, 17 42", 100) == [3, 17, 42]
+    for bad, message in [("", "at least one"), ("a, 2", "whole numbers"), ("5, 100", "out of range")]:
+        with pytest.raises(ValueError, match=message):
+            parse_indices(bad, 100)
+
+
+def test_clicked_z_reads_a_plotly_selection_event():
+    event = {"selection": {"points": [{"x": 1.5, "y": -0.25, "curve_number": 10}]}}
+    np.testing.assert_allclose(clicked_z(event), [1.5, -0.25])
+    assert clicked_z({"selection": {"points": []}}) is None
+    assert clicked_z(None) is None
