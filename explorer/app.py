@@ -17,7 +17,7 @@ if __package__ in (None, ""):  # `streamlit run explorer/app.py` without `pip in
 from explorer import panels  # noqa: E402
 
 st.set_page_config(page_title="latent-explorer", page_icon="🔭", layout="wide")
-st.title("🔭 latent-explorer")
+st.title("latent-explorer")
 st.caption("What does an autoencoder learn? A plain AE and a VAE (Kingma & Welling 2014), "
            "each with a 2-D latent z, trained on MNIST. Everything runs locally.")
 

@@ -19,6 +19,7 @@ from .preprocess import UploadError, to_mnist
 SHIPPED_MODELS = ("mnist-ae-2d", "mnist-vae-2d")
 PLANE_GRID = 110  # points per side of the invisible click grid
 IMAGE_SCALE = 8  # 28x28 -> 224x224 crisp pixels
+ROW_SCALE = 4  # smaller, for rows of reconstructions
 
 
 # --- cached resources (one copy per server process, shared by every session) ---------------
@@ -53,13 +54,13 @@ def load_models(checkpoint_dir: Path | None = None) -> dict[str, core.ExplorerMo
         except CheckpointError as e:
             st.error(f"**Could not load the checkpoint `{folder}`.** {e}\n\n"
                      f"Create it with `{core.RETRAIN_COMMAND}` (or `git checkout -- {folder}` to restore "
-                     "the shipped one).", icon="🚫")
+                     "the shipped one).", icon=":material/error:")
     return models
 
 
-def image(img: np.ndarray, caption: str | None = None) -> None:
-    """Show a [28, 28] image in [0, 1] enlarged with crisp pixels."""
-    st.image(core.enlarge(img, IMAGE_SCALE), caption=caption, width=IMAGE_SCALE * 28)
+def image(img: np.ndarray, caption: str | None = None, scale: int = IMAGE_SCALE) -> None:
+    """Show a [28, 28] image in [0, 1] enlarged ``scale`` times with crisp pixels."""
+    st.image(core.enlarge(img, scale), caption=caption, width=scale * 28)
 
 
 # --- panels ------------------------------------------------------------------------------------
@@ -128,7 +129,7 @@ def reconstructions_panel(models: dict[str, core.ExplorerModel], images, labels:
     n_test = len(labels)
     left, right = st.columns([3, 1])
     with right:
-        if st.button("🎲 Random digits", key="recon-random"):
+        if st.button("Random digits", icon=":material/casino:", key="recon-random"):
             rng = np.random.default_rng()
             st.session_state["recon-indices"] = ", ".join(map(str, rng.choice(n_test, 5, replace=False)))
     with left:
@@ -150,11 +151,11 @@ def reconstructions_panel(models: dict[str, core.ExplorerModel], images, labels:
     for row, index in enumerate(indices):
         cols = st.columns(1 + len(models))
         with cols[0]:
-            image(x[row, 0].numpy(), caption=f"#{index}: a {labels[index]}")
+            image(x[row, 0].numpy(), caption=f"#{index}: a {labels[index]}", scale=ROW_SCALE)
         for col, (name, m) in zip(cols[1:], models.items(), strict=True):
             recon, bce = results[name]
             with col:
-                image(recon[row], caption=f"{m.label}: {bce[row]:.1f} nats")
+                image(recon[row], caption=f"{m.label}: {bce[row]:.1f} nats", scale=ROW_SCALE)
 
 
 def parse_indices(text: str, n: int, limit: int = 12) -> list[int]:
@@ -207,7 +208,7 @@ def upload_panel(models: dict[str, core.ExplorerModel], labels: np.ndarray) -> N
     try:
         result = to_mnist(upload.getvalue())
     except UploadError as e:
-        st.error(f"**{upload.name}**: {e}", icon="⚠️")
+        st.error(f"**{upload.name}**: {e}", icon=":material/warning:")
         return
     x = result.image
     cols = st.columns(2 + len(models))

@@ -53,10 +53,13 @@ def digit_traces(codes: np.ndarray, labels: np.ndarray, *, size: float = 4, opac
     return traces
 
 
-def mark_traces(marks: list[tuple[str, np.ndarray]], symbol: str = "star") -> list[go.Scatter]:
-    """Highlighted points, e.g. an uploaded digit: (name, z [2]) pairs, drawn large with a label."""
+def mark_traces(marks: list[tuple[str, np.ndarray]], symbol: str = "star") -> list[go.Scattergl]:
+    """Highlighted points, e.g. an uploaded digit: (name, z [2]) pairs, drawn large with a label.
+
+    WebGL traces like the digits', since plotly draws WebGL above SVG and would hide an SVG marker.
+    """
     return [
-        go.Scatter(
+        go.Scattergl(
             x=[float(z[0])], y=[float(z[1])], mode="markers+text", name=name, text=[name],
             textposition="top center", textfont=dict(size=13, color=MARK_COLOR),
             marker=dict(symbol=symbol, size=18, color="#ffd400", line=dict(width=1.5, color=MARK_COLOR)),
@@ -75,7 +78,7 @@ def latent_scatter(codes: np.ndarray, labels: np.ndarray, title: str, *,
     """
     fig = go.Figure(digit_traces(codes, labels, opacity=0.55 if path is not None or marks else 0.75))
     if path is not None:
-        fig.add_trace(go.Scatter(
+        fig.add_trace(go.Scattergl(
             x=path[:, 0], y=path[:, 1], mode="lines+markers", name="path", showlegend=False,
             line=dict(color=MARK_COLOR, width=2.5), marker=dict(size=7, color="white",
                                                                line=dict(width=2, color=MARK_COLOR)),
@@ -102,10 +105,10 @@ def clickable_plane(codes: np.ndarray, labels: np.ndarray, grid: np.ndarray, tit
         hovertemplate="click to decode<br>z = (%{x:.2f}, %{y:.2f})<extra></extra>",
     ))
     if clicked is not None:
-        fig.add_trace(go.Scatter(
+        fig.add_trace(go.Scattergl(
             x=[float(clicked[0])], y=[float(clicked[1])], mode="markers", name="clicked z",
             showlegend=False, hoverinfo="skip",
-            marker=dict(symbol="x-thin", size=22, color=MARK_COLOR, line=dict(width=3, color=MARK_COLOR)),
+            marker=dict(symbol="x", size=16, color=MARK_COLOR, line=dict(width=1.5, color="white")),
         ))
     layout = _base_layout(title, height)
     layout.update(clickmode="event+select", dragmode="pan")

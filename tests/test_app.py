@@ -47,7 +47,7 @@ def test_page_renders_every_panel_without_exception(app):
 
 
 def image_captions(at: AppTest) -> list[str]:
-    return [c for img in at.get("imgs") for c in img.captions]
+    return [c for img in at.get("image") for c in img.captions]
 
 
 def chart_keys(at: AppTest) -> set[str]:
@@ -101,3 +101,12 @@ def test_missing_checkpoint_names_the_folder_and_the_command(tmp_path, monkeypat
     errors = " ".join(e.value for e in at.error)
     assert "mnist-vae-2d" in errors and "python -m train.retrain" in errors
     assert len(at.tabs) == 5  # the AE alone still gets every panel
+
+
+def test_random_digits_button_picks_new_indices(app):
+    app.button(key="recon-random").click().run()
+    assert not app.exception
+    indices = [int(i) for i in app.text_input(key="recon-indices").value.split(",")]
+    assert len(indices) == 5 and all(0 <= i < 10000 for i in indices)
+    captions = image_captions(app)
+    assert all(any(c.startswith(f"#{i}: a ") for c in captions) for i in indices)
