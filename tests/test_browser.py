@@ -32,7 +32,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def server():
     port = free_port()
-    log = open(REPO / "test-artifacts" / "streamlit.log", "w") if _artifacts() else subprocess.DEVNULL
+    log = open(_artifacts() / "streamlit.log", "w")  # noqa: SIM115 - closed after the server stops
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(REPO / "explorer" / "app.py"),
          "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true"],
@@ -56,6 +56,7 @@ def server():
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
+    log.close()
 
 
 def _artifacts() -> Path:

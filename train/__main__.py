@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(summary, indent=2))
     if result.checkpoint:
         print(f"checkpoint written to {result.checkpoint}")
+    else:
+        print("no --out given: the model was not saved")
     return 0
 
 

@@ -195,11 +195,14 @@ class VAE(LatentModel):
         loss = E_q[-log p(x|z)] (Monte Carlo) + KL(q(z|x) || N(0, I)) (closed form, AEVB eq. 10).
         Always samples z, also in eval mode, so that the value is an ELBO estimate.
         """
+        if n_samples < 1:
+            raise ValueError(f"n_samples must be >= 1, got {n_samples}")
         mu, logvar = self.posterior(x)
-        recon = torch.zeros(x.shape[0], device=x.device, dtype=mu.dtype)
-        for _ in range(n_samples):
+        recon = bernoulli_nll(self.decoder(reparameterize(mu, logvar)), x)
+        for _ in range(n_samples - 1):
             recon = recon + bernoulli_nll(self.decoder(reparameterize(mu, logvar)), x)
-        recon = recon / n_samples
+        if n_samples > 1:
+            recon = recon / n_samples
         kl = gaussian_kl(mu, logvar)
         return LossTerms(loss=recon + kl, recon=recon, kl=kl)
 
