@@ -45,7 +45,7 @@ with st.sidebar:
 scatter, zplane, recon, interp, upload = st.tabs(
     ["Latent scatter", "Click to decode", "Reconstructions", "Interpolation", "Upload a digit"])
 with scatter:
-    panels.latent_scatter_panel(models, labels)
+    panels.latent_scatter_panel(models, images, labels)
 with zplane:
     panels.zplane_panel(models, labels)
 with recon:

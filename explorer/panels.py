@@ -66,16 +66,62 @@ def image(img: np.ndarray, caption: str | None = None, scale: int = IMAGE_SCALE)
 # --- panels ------------------------------------------------------------------------------------
 
 
-def latent_scatter_panel(models: dict[str, core.ExplorerModel], labels: np.ndarray) -> None:
-    """1. The encoded test set, coloured by digit, for each model side by side."""
+def latent_scatter_panel(models: dict[str, core.ExplorerModel], images, labels: np.ndarray) -> None:
+    """1. The encoded test set, coloured by digit, for each model side by side.
+
+    Clicking a dot shows that test digit, with buttons that make it an interpolation end point.
+    """
     st.markdown("Each dot is one of the 10,000 test digits at its latent location "
-                "(the posterior mean for the VAE). Hover a dot for its label and index; "
-                "click a digit in the legend to hide it.")
+                "(the posterior mean for the VAE). Hover a dot for its label and index, click it to "
+                "see the digit; click a digit in the legend to hide it.")
     columns = st.columns(len(models))
     for column, m in zip(columns, models.values(), strict=True):
         with column:
-            st.plotly_chart(plots.latent_scatter(m.codes, labels, f"{m.label}: {m.name}"),
-                            key=f"scatter-{m.name}", config={"displaylogo": False})
+            event = st.plotly_chart(plots.latent_scatter(m.codes, labels, f"{m.label}: {m.name}"),
+                                    key=f"scatter-{m.name}", on_select="rerun", selection_mode="points",
+                                    config={"displaylogo": False})
+            index = picked_index(event)
+            if index is not None:
+                picked_digit_ui(index, images, labels, key=m.name)
+
+
+def picked_index(event) -> int | None:
+    """The test index (customdata[1]) of the first clicked digit in a selection event, or None.
+
+    WebGL traces report customdata as {"0": label, "1": index}, SVG traces as [label, index].
+    """
+    for point in _selected_points(event):
+        custom = point.get("customdata")
+        if isinstance(custom, dict):
+            custom = [custom.get("0"), custom.get("1")]
+        if isinstance(custom, list | tuple) and len(custom) >= 2 and custom[1] is not None:
+            return int(custom[1])
+    return None
+
+
+def _selected_points(event) -> list[dict]:
+    try:
+        return list(event["selection"]["points"] or [])
+    except (KeyError, TypeError):
+        return []
+
+
+def _set_state(key: str, value) -> None:
+    st.session_state[key] = value
+
+
+def picked_digit_ui(index: int, images, labels: np.ndarray, key: str) -> None:
+    """A clicked test digit, with buttons to use it elsewhere in the app."""
+    left, right = st.columns([1, 2])
+    with left:
+        image(images[index, 0].numpy(), caption=f"#{index}: a {labels[index]}", scale=ROW_SCALE)
+    with right:
+        st.button("Interpolate from this digit", key=f"pick-start-{key}",
+                  on_click=_set_state, args=("interp-start", index))
+        st.button("Interpolate to this digit", key=f"pick-end-{key}",
+                  on_click=_set_state, args=("interp-end", index))
+        st.button("Reconstruct this digit", key=f"pick-recon-{key}",
+                  on_click=_set_state, args=("recon-indices", str(index)))
 
 
 @st.fragment
@@ -112,13 +158,7 @@ def zplane_panel(models: dict[str, core.ExplorerModel], labels: np.ndarray) -> N
 
 def clicked_z(event) -> np.ndarray | None:
     """The (x, y) of the first clicked point in a plotly selection event, or None."""
-    if not event:
-        return None
-    try:
-        points = event["selection"]["points"]
-    except (KeyError, TypeError):
-        return None
-    for point in points or []:
+    for point in _selected_points(event):
         if "x" in point and "y" in point:
             return np.array([point["x"], point["y"]], dtype=np.float32)
     return None
@@ -133,8 +173,8 @@ def reconstructions_panel(models: dict[str, core.ExplorerModel], images, labels:
             rng = np.random.default_rng()
             st.session_state["recon-indices"] = ", ".join(map(str, rng.choice(n_test, 5, replace=False)))
     with left:
-        text = st.text_input("Test indices (comma-separated, 0–9999)", value="0, 1, 2, 3, 4",
-                             key="recon-indices")
+        st.session_state.setdefault("recon-indices", "0, 1, 2, 3, 4")
+        text = st.text_input("Test indices (comma-separated, 0–9999)", key="recon-indices")
     try:
         indices = parse_indices(text, n_test)
     except ValueError as e:
@@ -177,8 +217,11 @@ def interpolation_panel(models: dict[str, core.ExplorerModel], images, labels: n
     """4. Linear interpolation between two test digits' latent codes, decoded by each model."""
     n_test = len(labels)
     c1, c2, c3 = st.columns(3)
-    start = c1.number_input("From test index", 0, n_test - 1, value=3, key="interp-start")
-    end = c2.number_input("To test index", 0, n_test - 1, value=2, key="interp-end")
+    st.session_state.setdefault("interp-start", 3)
+    st.session_state.setdefault("interp-end", 2)
+    start = c1.number_input("From test index", 0, n_test - 1, key="interp-start",
+                            help="Or click a digit in the latent scatter and choose it there.")
+    end = c2.number_input("To test index", 0, n_test - 1, key="interp-end")
     steps = c3.slider("Steps", 3, 16, value=10, key="interp-steps")
     st.caption(f"From a {labels[start]} (#{start}) to a {labels[end]} (#{end}): "
                "z(t) = (1 − t)·z_start + t·z_end, each step decoded.")

@@ -10,6 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
@@ -126,3 +127,34 @@ def parse_z(text: str) -> tuple[float, float]:
     inside = text[text.index("(") + 1 : text.index(")")]
     x, y = (float(v) for v in inside.split(","))
     return x, y
+
+
+def test_clicking_a_digit_in_the_scatter_makes_it_an_interpolation_end(page):
+    from explorer.core import load_explorer_model, load_test_set
+
+    images, labels = load_test_set()
+    vae = load_explorer_model(REPO / "checkpoints" / "mnist-vae-2d", images[:1000])
+    # A test digit far from the crowd near its cluster's edge, so the click lands on it alone.
+    index = int(np.argmax(np.linalg.norm(vae.codes, axis=1)))
+    page.get_by_role("tab", name="Latent scatter").click()
+    panel = page.get_by_role("tabpanel").filter(has_text="Each dot is one of")
+    plot = panel.locator(".js-plotly-plot").nth(1)  # the VAE's scatter
+    plot.locator(".nsewdrag").first.wait_for(timeout=30_000)
+    x, y = page.evaluate(
+        """([el, z]) => {
+             const L = el._fullLayout, b = el.getBoundingClientRect();
+             return [b.left + L.xaxis._offset + L.xaxis.l2p(z[0]),
+                     b.top + L.yaxis._offset + L.yaxis.l2p(z[1])];
+           }""",
+        [plot.element_handle(), [float(vae.codes[index, 0]), float(vae.codes[index, 1])]],
+    )
+    page.mouse.move(x, y)
+    page.mouse.click(x, y)
+    page.get_by_text(f"#{index}: a {labels[index]}").first.wait_for(timeout=30_000)
+    panel.get_by_role("button", name="Interpolate to this digit").first.click()
+    page.get_by_role("tab", name="Interpolation").click()
+    field = page.get_by_label("To test index")
+    deadline = time.monotonic() + 20
+    while field.input_value() != str(index) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert field.input_value() == str(index)

@@ -76,3 +76,14 @@ def test_clicked_z_reads_a_plotly_selection_event():
     np.testing.assert_allclose(clicked_z(event), [1.5, -0.25])
     assert clicked_z({"selection": {"points": []}}) is None
     assert clicked_z(None) is None
+
+
+def test_picked_index_reads_the_test_index_from_customdata():
+    from explorer.panels import picked_index
+
+    event = {"selection": {"points": [{"x": 0.1, "y": 0.2, "customdata": [7, 4242]}]}}
+    assert picked_index(event) == 4242
+    webgl = {"selection": {"points": [{"x": 0.1, "y": 0.2, "customdata": {"0": 7, "1": 642}}]}}
+    assert picked_index(webgl) == 642
+    assert picked_index({"selection": {"points": [{"x": 0.1, "y": 0.2}]}}) is None
+    assert picked_index({}) is None
