@@ -144,3 +144,13 @@ def test_classic_pickle_values_must_be_bytes_over_256():
     part = (images, np.array([1, 2]))
     with pytest.raises(ValueError, match="byte/256"):
         classic_pickle_to_split((part, part, part))
+
+
+def test_corrupt_idx_files_fall_through_to_the_next_source(tmp_path, offline):
+    folder = raw_folder(tmp_path)
+    folder.mkdir(parents=True)
+    for name in IDX_FILES.values():
+        (folder / f"{name}.gz").write_bytes(b"not gzip at all")
+    wheel = fake_wheel(tmp_path / "downloads", classic_pickle())
+    mnist = load_mnist(tmp_path, wheel=wheel)
+    assert "fake-mnist" in mnist.source and mnist.test_images.shape == (12, 28, 28)

@@ -90,3 +90,10 @@ def test_command_line_reports_missing_data(tmp_path, capsys, monkeypatch):
     code = main(["--epochs", "1", "--data-root", str(tmp_path), "--no-progress"])
     assert code == 2
     assert "MNIST could not be loaded" in capsys.readouterr().err
+
+
+def test_invalid_settings_are_refused_on_the_command_line(capsys):
+    assert main(["--epochs", "0", "--no-progress"]) == 2
+    assert "epochs must be >= 1" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="lr"):
+        TrainConfig(lr=0.0)

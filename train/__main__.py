@@ -37,17 +37,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    config = TrainConfig(
-        kind=args.kind, latent_dim=args.latent_dim, hidden_dims=tuple(args.hidden_dims),
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_final=args.lr_final,
-        seed=args.seed, device=args.device, out=args.out, data_root=args.data_root,
-        progress=not args.no_progress,
-    )
     try:
+        config = TrainConfig(
+            kind=args.kind, latent_dim=args.latent_dim, hidden_dims=tuple(args.hidden_dims),
+            epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_final=args.lr_final,
+            seed=args.seed, device=args.device, out=args.out, data_root=args.data_root,
+            progress=not args.no_progress,
+        )
         result = train(config)
     except (DatasetUnavailableError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: no checkpoint was written", file=sys.stderr)
+        return 130
     summary = {k: v for k, v in result.metrics.items() if k != "history"}
     print(json.dumps(summary, indent=2))
     if result.checkpoint:

@@ -114,7 +114,7 @@ def load_mnist(
 
     try:
         return _from_idx(root)
-    except (FileNotFoundError, ValueError, RuntimeError) as e:
+    except (OSError, ValueError) as e:  # missing, truncated or corrupt files
         attempts.append(f"IDX files under {raw_folder(root)}: {e}")
 
     if download:

@@ -38,6 +38,14 @@ class TrainConfig:
     eval_samples: int = 5  # z samples per test image for the final test negative ELBO
     progress: bool = True  # show tqdm progress bars
 
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "eval_samples"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not self.lr > 0 or (self.lr_final is not None and not 0 <= self.lr_final <= self.lr):
+            raise ValueError(f"need lr > 0 and 0 <= lr_final <= lr, got {self.lr} and {self.lr_final}")
+        self.hidden_dims = tuple(self.hidden_dims)
+
     def model_config(self) -> ModelConfig:
         return ModelConfig(kind=self.kind, latent_dim=self.latent_dim, hidden_dims=self.hidden_dims)
 
