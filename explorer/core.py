@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from train import LatentModel, load_checkpoint, read_config, read_metrics
-from train.data import read_idx
+from train import LatentModel, load_checkpoint, read_metrics
+from train.data import read_idx, to_unit_interval
 from train.objectives import bernoulli_nll
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -34,15 +34,14 @@ class ExplorerModel:
     """A loaded checkpoint with what the explorer precomputes once.
 
     name: the checkpoint folder's name, e.g. "mnist-vae-2d"
-    model: the model in eval mode on the CPU
-    config, metrics: parsed config.json and metrics.json
+    model: the model in eval mode on the CPU (its config is ``model.config``)
+    metrics: parsed metrics.json
     codes: float32 [N_test, d] latent locations of the test digits (posterior means for a VAE)
     """
 
     name: str
     folder: Path
     model: LatentModel
-    config: dict
     metrics: dict
     codes: np.ndarray
 
@@ -65,7 +64,7 @@ def load_test_set() -> tuple[torch.Tensor, np.ndarray]:
     for path in (TEST_IMAGES, TEST_LABELS):
         if not path.is_file():
             raise FileNotFoundError(f"{path} is missing; restore it from the repository (git checkout)")
-    images = torch.from_numpy(read_idx(TEST_IMAGES)).unsqueeze(1).float().div_(255.0)
+    images = to_unit_interval(torch.from_numpy(read_idx(TEST_IMAGES)))
     labels = read_idx(TEST_LABELS).astype(np.int64)
     return images, labels
 
@@ -81,8 +80,8 @@ def load_explorer_model(folder: str | Path, test_images: torch.Tensor) -> Explor
     model = load_checkpoint(folder)
     codes = torch.cat([model.encode(test_images[i : i + ENCODE_BATCH])
                        for i in range(0, test_images.shape[0], ENCODE_BATCH)])
-    return ExplorerModel(name=folder.name, folder=folder, model=model, config=read_config(folder),
-                         metrics=read_metrics(folder), codes=codes.numpy())
+    return ExplorerModel(name=folder.name, folder=folder, model=model, metrics=read_metrics(folder),
+                         codes=codes.numpy())
 
 
 @torch.inference_mode()
@@ -98,11 +97,15 @@ def decode(model: LatentModel, z: np.ndarray) -> np.ndarray:
     return images[0] if single else images
 
 
+def _as_batch(images: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """float [M, 28, 28] or [M, 1, 28, 28] -> float32 tensor [M, 1, 28, 28]."""
+    return torch.as_tensor(np.asarray(images, dtype=np.float32)).reshape(-1, 1, 28, 28)
+
+
 @torch.inference_mode()
 def encode(model: LatentModel, images: np.ndarray | torch.Tensor) -> np.ndarray:
     """images: float [M, 28, 28] or [M, 1, 28, 28] in [0, 1] -> latent locations float32 [M, d]."""
-    x = torch.as_tensor(np.asarray(images, dtype=np.float32)).reshape(-1, 1, 28, 28)
-    return model.encode(x).numpy()
+    return model.encode(_as_batch(images)).numpy()
 
 
 @torch.inference_mode()
@@ -113,7 +116,7 @@ def reconstruct(model: LatentModel, images: np.ndarray | torch.Tensor) -> tuple[
     returns: (reconstructions float32 [M, 28, 28] in [0, 1],
               bce float32 [M]: -log p(x | z = encode(x)) summed over pixels, in nats).
     """
-    x = torch.as_tensor(np.asarray(images, dtype=np.float32)).reshape(-1, 1, 28, 28)
+    x = _as_batch(images)
     logits = model.decoder(model.encode(x))
     return torch.sigmoid(logits)[:, 0].numpy(), bernoulli_nll(logits, x).numpy()
 

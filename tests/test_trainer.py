@@ -6,8 +6,8 @@ import torch
 
 from train import load_checkpoint
 from train.__main__ import main
-from train.data import IDX_FILES, raw_folder, write_idx
-from train.trainer import TrainConfig, pick_device, to_unit_interval, train
+from train.data import IDX_FILES, raw_folder, to_unit_interval, write_idx
+from train.trainer import TrainConfig, pick_device, train
 
 
 def test_auto_device_prefers_cuda_then_mps_then_cpu(monkeypatch):

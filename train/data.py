@@ -91,6 +91,11 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
     return Path(os.environ.get(DATA_ROOT_ENV) or DEFAULT_DATA_ROOT)
 
 
+def to_unit_interval(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [N, 28, 28] in [0, 255] -> float32 [N, 1, 28, 28] in [0, 1] (as torchvision ToTensor)."""
+    return images.unsqueeze(1).to(torch.float32).div_(255.0)
+
+
 def raw_folder(root: Path) -> Path:
     """Where torchvision keeps the MNIST IDX files under ``root``."""
     return root / "MNIST" / "raw"

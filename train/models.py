@@ -198,11 +198,8 @@ class VAE(LatentModel):
         if n_samples < 1:
             raise ValueError(f"n_samples must be >= 1, got {n_samples}")
         mu, logvar = self.posterior(x)
-        recon = bernoulli_nll(self.decoder(reparameterize(mu, logvar)), x)
-        for _ in range(n_samples - 1):
-            recon = recon + bernoulli_nll(self.decoder(reparameterize(mu, logvar)), x)
-        if n_samples > 1:
-            recon = recon / n_samples
+        recon = sum(bernoulli_nll(self.decoder(reparameterize(mu, logvar)), x)
+                    for _ in range(n_samples)) / n_samples
         kl = gaussian_kl(mu, logvar)
         return LossTerms(loss=recon + kl, recon=recon, kl=kl)
 

@@ -14,7 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .checkpoint import save_checkpoint
-from .data import MNIST, load_mnist
+from .data import MNIST, load_mnist, to_unit_interval
 from .models import LatentModel, ModelConfig, build_model
 
 EVAL_BATCH = 2000
@@ -84,11 +84,6 @@ def make_adam(model: torch.nn.Module, lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
     except (RuntimeError, TypeError):
         return torch.optim.Adam(model.parameters(), lr=lr)
-
-
-def to_unit_interval(images: torch.Tensor) -> torch.Tensor:
-    """uint8 [N, 28, 28] in [0, 255] -> float32 [N, 1, 28, 28] in [0, 1] (as torchvision ToTensor)."""
-    return images.unsqueeze(1).to(torch.float32).div_(255.0)
 
 
 @torch.no_grad()
