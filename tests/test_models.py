@@ -2,10 +2,39 @@ import math
 
 import pytest
 import torch
-from torch.distributions import Bernoulli, Normal, kl_divergence
+from torch.distributions import Bernoulli, ContinuousBernoulli, Independent, Normal, kl_divergence
 
-from train.models import VAE, AutoEncoder, ModelConfig, build_model
-from train.objectives import bernoulli_nll, gaussian_kl, reparameterize
+from train.models import (
+    ARCHS,
+    LIKELIHOODS,
+    MODEL_KINDS,
+    VAE,
+    AutoEncoder,
+    ConditionalVAE,
+    DenoisingAutoEncoder,
+    ModelConfig,
+    build_model,
+)
+from train.objectives import (
+    bernoulli_nll,
+    continuous_bernoulli_log_norm,
+    continuous_bernoulli_mean,
+    continuous_bernoulli_nll,
+    diagonal_normal_log_density,
+    gaussian_kl,
+    gaussian_nll,
+    reparameterize,
+    standard_normal_log_density,
+)
+
+# Every kind x architecture x likelihood, small enough to run in milliseconds.
+COMBINATIONS = [(k, a, lik) for k in MODEL_KINDS for a in ARCHS for lik in LIKELIHOODS]
+
+
+def small_config(kind="vae", arch="mlp", likelihood="bernoulli", latent_dim=3, **kw) -> ModelConfig:
+    hidden = (4, 8, 16) if arch == "conv" else (32, 16)
+    return ModelConfig(kind=kind, arch=arch, likelihood=likelihood, latent_dim=latent_dim, hidden_dims=hidden,
+                       **kw)
 
 
 @pytest.fixture(params=["ae", "vae"])
@@ -14,24 +43,104 @@ def model(request):
     return build_model(ModelConfig(kind=request.param, latent_dim=3, hidden_dims=(32, 16)))
 
 
-def test_api_shapes_and_ranges(model):
-    x = torch.rand(5, 1, 28, 28)
-    z = model.encode(x)
+@pytest.mark.parametrize("kind,arch,likelihood", COMBINATIONS)
+def test_every_combination_has_the_shared_api(kind, arch, likelihood):
+    torch.manual_seed(0)
+    model = build_model(small_config(kind, arch, likelihood))
+    x, y = torch.rand(5, 1, 28, 28), torch.randint(0, 10, (5,))
+    z = model.encode(x, y)
     assert z.shape == (5, 3) and z.dtype == torch.float32
-    images = model.decode(z)
-    assert images.shape == (5, 1, 28, 28)
-    assert images.min() >= 0 and images.max() <= 1
-    out = model(x)
-    assert out.recon_logits.shape == (5, 1, 28, 28) and out.z.shape == (5, 3)
-    terms = model.objective(x)
-    for t in (terms.loss, terms.recon, terms.kl):
-        assert t.shape == (5,) and torch.isfinite(t).all()
-    torch.testing.assert_close(terms.loss, terms.recon + terms.kl)
+    images = model.decode(z, y)
+    assert images.shape == (5, 1, 28, 28) and torch.isfinite(images).all()
+    if "bernoulli" in likelihood:
+        assert images.min() >= 0 and images.max() <= 1
+    out = model(x, y)
+    n_params = 2 if likelihood == "gaussian-learned" else 1
+    assert out.decoder_out.shape == (5, n_params, 28, 28) and out.z.shape == (5, 3)
+    for n_samples in (1, 3):
+        terms = model.train().objective(x, y, n_samples=n_samples)
+        for t in (terms.loss, terms.recon, terms.kl):
+            assert t.shape == (5,) and torch.isfinite(t).all()
+        torch.testing.assert_close(terms.loss, terms.recon + terms.kl)
+    assert (terms.kl > 0).all() if model.config.variational else torch.equal(terms.kl, torch.zeros(5))
+
+
+@pytest.mark.parametrize("kind,arch,likelihood", COMBINATIONS)
+def test_a_few_gradient_steps_lower_the_loss_on_a_tiny_batch(kind, arch, likelihood):
+    torch.manual_seed(4)
+    model = build_model(small_config(kind, arch, likelihood, noise_level=0.2)).train()
+    x, y = (torch.rand(16, 1, 28, 28) > 0.7).float(), torch.randint(0, 10, (16,))
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+
+    def loss() -> torch.Tensor:
+        torch.manual_seed(5)  # the same noise draws before and after, so only the weights differ
+        return model.objective(x, y, n_samples=2).loss.mean()
+
+    before = loss().item()
+    for _ in range(15):
+        value = model.objective(x, y).loss.mean()
+        optimizer.zero_grad()
+        value.backward()
+        optimizer.step()
+    assert loss().item() < before
 
 
 def test_kinds_build_the_right_class():
     assert isinstance(build_model(ModelConfig(kind="ae")), AutoEncoder)
+    assert isinstance(build_model(ModelConfig(kind="dae")), DenoisingAutoEncoder)
     assert isinstance(build_model(ModelConfig(kind="vae")), VAE)
+    assert isinstance(build_model(ModelConfig(kind="cvae")), ConditionalVAE)
+
+
+def test_cvae_needs_labels_and_uses_them():
+    torch.manual_seed(0)
+    cvae = build_model(small_config("cvae")).eval()
+    z = torch.zeros(2, 3)
+    with pytest.raises(ValueError, match="needs labels"):
+        cvae.decode(z)
+    with pytest.raises(ValueError, match="labels y must be"):
+        cvae.decode(z, torch.tensor([0, 10]))
+    a, b = cvae.decode(z, torch.tensor([3, 3])), cvae.decode(z, torch.tensor([3, 7]))
+    assert torch.equal(a[0], b[0]) and not torch.equal(a[1], b[1])  # same z, different class
+    onehot = torch.nn.functional.one_hot(torch.tensor([3, 7]), 10).float()
+    torch.testing.assert_close(cvae.decode(z, onehot), b)
+
+
+def test_dae_corrupts_in_training_only():
+    torch.manual_seed(0)
+    x = torch.rand(64, 1, 28, 28) * 0.9 + 0.1
+    dae = build_model(small_config("dae", noise="mask", noise_level=0.3))
+    masked = dae.corrupt(x)
+    assert (masked == 0).float().mean().item() == pytest.approx(0.3, abs=0.02)
+    assert torch.equal(masked[masked != 0], x[masked != 0])
+    gauss = build_model(small_config("dae", noise="gaussian", noise_level=0.2)).corrupt(x)
+    assert gauss.min() >= 0 and gauss.max() <= 1 and not torch.equal(gauss, x)
+    # Eval mode scores clean inputs, exactly like the plain AE path.
+    dae.eval()
+    clean = dae.likelihood.nll(dae.decoder(dae.encoder(x)), x)
+    torch.testing.assert_close(dae.objective(x).loss, clean)
+    dae.train()
+    assert not torch.equal(dae.objective(x).loss, clean)
+
+
+def test_beta_only_weights_the_training_loss():
+    torch.manual_seed(0)
+    vae = build_model(small_config("vae", beta=4.0))
+    torch.manual_seed(1)
+    terms = vae.objective(torch.rand(4, 1, 28, 28))
+    torch.testing.assert_close(terms.loss, terms.recon + terms.kl)  # the ELBO, whatever beta is
+    torch.testing.assert_close(terms.training_loss(4.0), terms.recon + 4.0 * terms.kl)
+    assert "beta-VAE (beta = 4)" in vae.config.describe()
+
+
+def test_toy_data_shape_models():
+    torch.manual_seed(0)
+    for kind in MODEL_KINDS:
+        model = build_model(ModelConfig(kind=kind, latent_dim=1, hidden_dims=(8,), data_shape=(2,),
+                                        likelihood="gaussian-learned", n_classes=2))
+        x, y = torch.randn(6, 2), torch.randint(0, 2, (6,))
+        assert model.encode(x, y).shape == (6, 1) and model.decode(torch.zeros(6, 1), y).shape == (6, 2)
+        assert torch.isfinite(model.objective(x, y).loss).all()
 
 
 def test_vae_posterior_and_eval_mode_is_deterministic():
@@ -101,8 +210,51 @@ def test_gradient_steps_lower_the_loss(model):
     assert model.objective(x).loss.mean().item() < before - 50
 
 
+def test_continuous_bernoulli_matches_torch_distributions():
+    torch.manual_seed(6)
+    logits = torch.cat([torch.randn(3, 200) * 4, torch.full((3, 1), 1e-4), torch.zeros(3, 1)], dim=1)
+    x = torch.rand(3, 202)
+    expected = -Independent(ContinuousBernoulli(logits=logits), 1).log_prob(x)
+    torch.testing.assert_close(continuous_bernoulli_nll(logits, x), expected, rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(continuous_bernoulli_mean(logits), ContinuousBernoulli(logits=logits).mean,
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_continuous_bernoulli_normaliser_is_stable_near_one_half():
+    # log C(lambda) is log 2 at lambda = 1/2 and smooth around it: no cancellation blow-up.
+    logits = torch.tensor([-2e-2, -1e-2, -1e-3, -1e-6, 0.0, 1e-6, 1e-3, 1e-2, 2e-2])
+    log_c = continuous_bernoulli_log_norm(logits)
+    assert torch.isfinite(log_c).all()
+    exact = torch.log(logits.double() / torch.tanh(logits.double() / 2)).float()
+    exact[4] = math.log(2.0)
+    torch.testing.assert_close(log_c, exact, atol=1e-6, rtol=0)
+    # It integrates to one: the density on a fine grid of [0, 1] sums to 1.
+    grid = (torch.arange(20000) + 0.5) / 20000
+    for lam in (0.05, 0.3, 0.5 + 1e-5, 0.9):
+        logit = torch.full_like(grid, math.log(lam / (1 - lam)))
+        density = torch.exp(-continuous_bernoulli_nll(logit[:, None], grid[:, None]))
+        assert density.mean().item() == pytest.approx(1.0, abs=1e-3)
+
+
+def test_gaussian_log_densities_match_torch_distributions():
+    torch.manual_seed(7)
+    mean, logvar, x = torch.randn(4, 1, 5, 5), torch.randn(4, 1, 5, 5), torch.randn(4, 1, 5, 5)
+    expected = -Normal(mean, torch.exp(0.5 * logvar)).log_prob(x).flatten(1).sum(1)
+    torch.testing.assert_close(gaussian_nll(mean, logvar, x), expected)
+    sigma = 0.1  # fixed sigma: a true density with the D/2 log(2 pi sigma^2) constant, not an MSE
+    expected = -Normal(mean, sigma).log_prob(x).flatten(1).sum(1)
+    torch.testing.assert_close(gaussian_nll(mean, 2 * math.log(sigma), x), expected)
+    z, mu, lv = torch.randn(6, 3), torch.randn(6, 3), torch.randn(6, 3)
+    torch.testing.assert_close(diagonal_normal_log_density(z, mu, lv),
+                               Normal(mu, torch.exp(0.5 * lv)).log_prob(z).sum(-1))
+    torch.testing.assert_close(standard_normal_log_density(z), Normal(0.0, 1.0).log_prob(z).sum(-1))
+
+
 @pytest.mark.parametrize("bad", [dict(kind="gan"), dict(latent_dim=0), dict(hidden_dims=()),
-                                 dict(likelihood="gaussian")])
+                                 dict(likelihood="poisson"), dict(arch="transformer"),
+                                 dict(arch="conv", hidden_dims=(8, 8)), dict(sigma=0.0), dict(beta=-1.0),
+                                 dict(noise="salt"), dict(noise="mask", noise_level=1.0),
+                                 dict(arch="conv", hidden_dims=(4, 8, 16), data_shape=(2,))])
 def test_invalid_config_is_refused(bad):
     with pytest.raises(ValueError):
         ModelConfig(**bad)

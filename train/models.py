@@ -1,63 +1,146 @@
-"""An MLP encoder and decoder shared by a plain autoencoder and a VAE.
+"""One encoder / decoder family shared by every model kind, and the likelihoods p(x|z).
 
-Both models expose the same API, so the explorer never branches on the kind:
+Kinds (``ModelConfig.kind``):
 
-- ``encode(x)``: x float32 [N, 1, 28, 28] in [0, 1] -> latent locations float32 [N, d]
-  (for the VAE, the posterior mean);
-- ``decode(z)``: z float32 [N, d] -> pixel means float32 [N, 1, 28, 28] in [0, 1];
-- ``forward(x)`` -> ``ModelOutput``; ``objective(x)`` -> ``LossTerms`` per image in nats.
+- ``ae``: deterministic autoencoder, z = encoder(x);
+- ``dae``: denoising autoencoder (Vincent et al. 2008): trained to reconstruct the clean x from a
+  corrupted copy (masking or additive Gaussian noise, drawn per batch on the fly);
+- ``vae``: variational autoencoder (Kingma & Welling 2014, AEVB) with q(z|x) = N(mu, diag(sigma^2))
+  and prior p(z) = N(0, I); ``beta`` != 1 weights the KL term in training (beta-VAE, Higgins et
+  al. 2017);
+- ``cvae``: conditional VAE (Sohn et al. 2015): the one-hot label y is concatenated to the encoder
+  input and to z, giving q(z|x, y) and p(x|z, y).
 
-The VAE adds ``posterior(x)`` -> (mu, logvar), each [N, d]: q(z|x) = N(mu, diag(exp(logvar))).
+Architectures (``arch``): ``mlp`` (widths ``hidden_dims``, decoder mirrored) or ``conv`` (two
+stride-2 3x3 convolutions, a dense layer and their transposes, as in the Keras 2-D VAE example;
+``hidden_dims`` = (channels 1, channels 2, dense width)).
+
+Every model has the same API, so the explorer never branches on the kind:
+
+- ``encode(x, y=None)``: x float32 [N, *data_shape] -> latent locations float32 [N, d]
+  (for the VAE family, the posterior mean);
+- ``decode(z, y=None)``: z float32 [N, d] -> the mean of p(x|z), float32 [N, *data_shape]
+  (in [0, 1] for the Bernoulli likelihoods);
+- ``forward(x, y=None)`` -> ``ModelOutput``; ``objective(x, y=None, n_samples=1)`` -> ``LossTerms``
+  per input in nats.
+
+The VAE family adds ``posterior(x, y=None)`` -> (mu, logvar), each [N, d]. Labels y (int64 [N]) are
+required by the CVAE and ignored by the other kinds.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from .objectives import bernoulli_nll, gaussian_kl, reparameterize
+from .objectives import (
+    bernoulli_nll,
+    continuous_bernoulli_mean,
+    continuous_bernoulli_nll,
+    gaussian_kl,
+    gaussian_nll,
+    reparameterize,
+)
 
 IMAGE_SHAPE = (1, 28, 28)
 N_PIXELS = 28 * 28
+
+MODEL_KIND_NAMES = {"ae": "autoencoder", "dae": "denoising autoencoder", "vae": "VAE",
+                    "cvae": "conditional VAE"}
+ARCHS = ("mlp", "conv")
+LIKELIHOODS = ("bernoulli", "continuous-bernoulli", "gaussian", "gaussian-learned")
+NOISES = ("mask", "gaussian")
+# Bounds of the learned Gaussian decoder's log-variance: sigma in [0.01, e] (for stability).
+LOGVAR_MIN, LOGVAR_MAX = 2 * math.log(0.01), 2.0
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """Everything needed to rebuild a model; stored in a checkpoint's config.json."""
 
-    kind: str = "vae"  # "ae" or "vae"
+    kind: str = "vae"  # "ae", "dae", "vae" or "cvae"
     latent_dim: int = 2  # size d of the latent z
-    hidden_dims: tuple[int, ...] = (512, 256)  # encoder widths; the decoder mirrors them
-    likelihood: str = "bernoulli"  # p(x|z); the decoder emits Bernoulli logits
+    hidden_dims: tuple[int, ...] = (512, 256)  # mlp: encoder widths; conv: (channels1, channels2, dense)
+    likelihood: str = "bernoulli"  # p(x|z): one of LIKELIHOODS
+    arch: str = "mlp"  # "mlp" or "conv"
+    data_shape: tuple[int, ...] = IMAGE_SHAPE  # shape of one input x
+    sigma: float = 0.1  # std of the fixed-variance "gaussian" likelihood, in units of x
+    beta: float = 1.0  # weight of the KL term in the training loss (beta-VAE); 1 = the ELBO
+    noise: str = "mask"  # DAE corruption: "mask" (set pixels to 0) or "gaussian" (add noise)
+    noise_level: float = 0.5  # DAE: fraction of pixels masked, or the Gaussian noise std
+    n_classes: int = 10  # CVAE: number of label classes (one-hot size)
 
     def __post_init__(self):
+        object.__setattr__(self, "hidden_dims", tuple(int(h) for h in self.hidden_dims))
+        object.__setattr__(self, "data_shape", tuple(int(s) for s in self.data_shape))
         if self.kind not in MODEL_KINDS:
             raise ValueError(f"unknown model kind {self.kind!r}; expected one of {list(MODEL_KINDS)}")
         if self.latent_dim < 1:
             raise ValueError(f"latent_dim must be >= 1, got {self.latent_dim}")
         if not self.hidden_dims or min(self.hidden_dims) < 1:
             raise ValueError(f"hidden_dims must be positive widths, got {self.hidden_dims}")
-        if self.likelihood != "bernoulli":
-            raise ValueError(f"unsupported likelihood {self.likelihood!r}; expected 'bernoulli'")
-        object.__setattr__(self, "hidden_dims", tuple(int(h) for h in self.hidden_dims))
+        if self.likelihood not in LIKELIHOODS:
+            raise ValueError(f"unknown likelihood {self.likelihood!r}; expected one of {list(LIKELIHOODS)}")
+        if self.arch not in ARCHS:
+            raise ValueError(f"unknown arch {self.arch!r}; expected one of {list(ARCHS)}")
+        if not self.data_shape or min(self.data_shape) < 1:
+            raise ValueError(f"data_shape must be positive sizes, got {self.data_shape}")
+        if self.arch == "conv":
+            if len(self.hidden_dims) != 3:
+                raise ValueError(f"the conv arch takes hidden_dims = (channels1, channels2, dense), "
+                                 f"got {self.hidden_dims}")
+            if len(self.data_shape) != 3 or self.data_shape[1] % 4 or self.data_shape[2] % 4:
+                raise ValueError(f"the conv arch needs images [C, H, W] with H, W divisible by 4, "
+                                 f"got {self.data_shape}")
+        if not self.sigma > 0:
+            raise ValueError(f"sigma must be > 0, got {self.sigma}")
+        if not self.beta >= 0:
+            raise ValueError(f"beta must be >= 0, got {self.beta}")
+        if self.noise not in NOISES:
+            raise ValueError(f"unknown noise {self.noise!r}; expected one of {list(NOISES)}")
+        if not self.noise_level >= 0 or (self.noise == "mask" and self.noise_level >= 1):
+            raise ValueError(f"noise_level must be >= 0 (and < 1 for masking), got {self.noise_level}")
+        if self.n_classes < 1:
+            raise ValueError(f"n_classes must be >= 1, got {self.n_classes}")
+
+    @property
+    def variational(self) -> bool:
+        """True for the VAE family (a posterior q(z|x) and a prior p(z))."""
+        return self.kind in ("vae", "cvae")
+
+    @property
+    def conditional(self) -> bool:
+        """True when the model takes the label y (the CVAE)."""
+        return self.kind == "cvae"
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "hidden_dims": list(self.hidden_dims)}
+        return {**asdict(self), "hidden_dims": list(self.hidden_dims), "data_shape": list(self.data_shape)}
+
+    def describe(self) -> str:
+        """A short human-readable name, e.g. "beta-VAE (beta = 4), mlp, d = 2"."""
+        name = MODEL_KIND_NAMES[self.kind]
+        if self.variational and self.beta != 1:
+            name = f"beta-{name} (beta = {self.beta:g})"
+        return f"{name}, {self.arch}, d = {self.latent_dim}, {self.likelihood} p(x|z)"
 
 
 @dataclass
 class ModelOutput:
     """What ``forward`` returns, for every model kind.
 
-    recon_logits: float [N, 1, 28, 28] Bernoulli logits of p(x|z)
-    z: float [N, d] the latent that was decoded (a sample from q(z|x) for the VAE in training mode,
-       its mean in eval mode)
-    mu, logvar: float [N, d] posterior parameters (None for the AE)
+    decoder_out: float [N, k * C, ...] the decoder's raw output, the parameters of p(x|z): logits
+        (k = 1) for the Bernoulli likelihoods, the mean (k = 1) or mean and raw log-variance
+        (k = 2, stacked on dim 1) for the Gaussian ones
+    z: float [N, d] the latent that was decoded (a sample from q(z|x) for the VAE family in
+       training mode, its mean in eval mode)
+    mu, logvar: float [N, d] posterior parameters (None for the AE and DAE)
     """
 
-    recon_logits: torch.Tensor
+    decoder_out: torch.Tensor
     z: torch.Tensor
     mu: torch.Tensor | None = None
     logvar: torch.Tensor | None = None
@@ -65,9 +148,10 @@ class ModelOutput:
 
 @dataclass
 class LossTerms:
-    """Per-image objective in nats: ``loss = recon + kl`` (kl is zero for the AE).
+    """Per-input objective in nats: ``loss = recon + kl`` (kl is zero for the AE and DAE).
 
-    loss, recon, kl: float [N].
+    loss, recon, kl: float [N]. For the VAE family ``loss`` is the negative ELBO, whatever beta is;
+    ``training_loss(weight)`` gives the beta-weighted loss that is minimised.
     """
 
     loss: torch.Tensor
@@ -77,6 +161,98 @@ class LossTerms:
     def __post_init__(self):
         if self.kl is None:
             self.kl = torch.zeros_like(self.recon)
+
+    def training_loss(self, kl_weight: float) -> torch.Tensor:
+        """recon + kl_weight * kl, float [N] (kl_weight = beta, times a warm-up factor)."""
+        return self.recon + kl_weight * self.kl if kl_weight != 1 else self.loss
+
+
+# --- Likelihoods p(x|z): how the decoder's output parameterises the distribution of x.
+
+
+class Likelihood:
+    """p(x|z) given the decoder's output. ``n_params`` outputs per input value."""
+
+    n_params = 1
+
+    def nll(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """out: decoder output [N, k * C, ...]; x: [N, C, ...]. returns: [N] -log p(x|z) in nats."""
+        raise NotImplementedError
+
+    def mean(self, out: torch.Tensor) -> torch.Tensor:
+        """E[x|z], float [N, C, ...]."""
+        raise NotImplementedError
+
+
+class Bernoulli(Likelihood):
+    """Independent Bernoulli pixels with probabilities sigmoid(logits); the mean is sigmoid(logits)."""
+
+    def nll(self, out, x):
+        return bernoulli_nll(out, x)
+
+    def mean(self, out):
+        return torch.sigmoid(out)
+
+
+class ContinuousBernoulli(Likelihood):
+    """The continuous Bernoulli (Loaiza-Ganem & Cunningham 2019): a proper density on [0, 1]."""
+
+    def nll(self, out, x):
+        return continuous_bernoulli_nll(out, x)
+
+    def mean(self, out):
+        return continuous_bernoulli_mean(out)
+
+
+class FixedGaussian(Likelihood):
+    """N(x; mean, sigma^2 I) with a fixed sigma.
+
+    -log p = |x - mean|^2 / (2 sigma^2) + D/2 log(2 pi sigma^2): a log-density, not a bare MSE.
+    """
+
+    def __init__(self, sigma: float):
+        self.logvar = 2.0 * math.log(sigma)
+
+    def nll(self, out, x):
+        return gaussian_nll(out, self.logvar, x)
+
+    def mean(self, out):
+        return out
+
+
+class LearnedGaussian(Likelihood):
+    """N(x; mean(z), diag(sigma(z)^2)) with a bounded learned variance.
+
+    log sigma^2 = LOGVAR_MIN + (LOGVAR_MAX - LOGVAR_MIN) * sigmoid(raw), so sigma is in [0.01, e].
+    """
+
+    n_params = 2
+
+    @staticmethod
+    def split(out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """decoder output [N, 2C, ...] -> (mean, bounded logvar), each [N, C, ...]."""
+        mean, raw = out.chunk(2, dim=1)
+        return mean, LOGVAR_MIN + (LOGVAR_MAX - LOGVAR_MIN) * torch.sigmoid(raw)
+
+    def nll(self, out, x):
+        mean, logvar = self.split(out)
+        return gaussian_nll(mean, logvar, x)
+
+    def mean(self, out):
+        return self.split(out)[0]
+
+
+def make_likelihood(config: ModelConfig) -> Likelihood:
+    if config.likelihood == "bernoulli":
+        return Bernoulli()
+    if config.likelihood == "continuous-bernoulli":
+        return ContinuousBernoulli()
+    if config.likelihood == "gaussian":
+        return FixedGaussian(config.sigma)
+    return LearnedGaussian()
+
+
+# --- Encoders and decoders.
 
 
 def mlp(widths: list[int]) -> nn.Sequential:
@@ -89,122 +265,243 @@ def mlp(widths: list[int]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class Encoder(nn.Module):
-    """x float [N, 1, 28, 28] -> features float [N, out_dim] through an MLP."""
+class MLPEncoder(nn.Module):
+    """x float [N, *data_shape] (+ condition c [N, n_c]) -> features float [N, out_dim]."""
 
-    def __init__(self, hidden_dims: tuple[int, ...], out_dim: int):
+    def __init__(self, config: ModelConfig, out_dim: int, cond_dim: int = 0):
         super().__init__()
-        self.net = mlp([N_PIXELS, *hidden_dims, out_dim])
+        self.net = mlp([math.prod(config.data_shape) + cond_dim, *config.hidden_dims, out_dim])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x.flatten(start_dim=1))  # [N, 784] -> [N, out_dim]
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        h = x.flatten(start_dim=1)  # [N, D]
+        if c is not None:
+            h = torch.cat([h, c], dim=1)  # [N, D + n_c]
+        return self.net(h)
 
 
-class Decoder(nn.Module):
-    """z float [N, d] -> Bernoulli logits float [N, 1, 28, 28] through the mirrored MLP."""
+class MLPDecoder(nn.Module):
+    """z float [N, d] (+ condition c) -> decoder output float [N, k * C, ...] (mirrored MLP)."""
 
-    def __init__(self, hidden_dims: tuple[int, ...], latent_dim: int):
+    def __init__(self, config: ModelConfig, n_params: int, cond_dim: int = 0):
         super().__init__()
-        self.net = mlp([latent_dim, *reversed(hidden_dims), N_PIXELS])
+        self.out_shape = (n_params * config.data_shape[0], *config.data_shape[1:])
+        widths = [config.latent_dim + cond_dim, *reversed(config.hidden_dims), math.prod(self.out_shape)]
+        self.net = mlp(widths)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z).view(-1, *IMAGE_SHAPE)  # [N, 784] -> [N, 1, 28, 28]
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        if c is not None:
+            z = torch.cat([z, c], dim=1)  # [N, d + n_c]
+        return self.net(z).view(-1, *self.out_shape)
+
+
+class ConvEncoder(nn.Module):
+    """x [N, C, H, W] -> two 3x3 stride-2 convolutions -> flatten (+ c) -> dense -> [N, out_dim]."""
+
+    def __init__(self, config: ModelConfig, out_dim: int, cond_dim: int = 0):
+        super().__init__()
+        c1, c2, dense = config.hidden_dims
+        channels, height, width = config.data_shape
+        self.trunk = nn.Sequential(
+            nn.Conv2d(channels, c1, 3, stride=2, padding=1), nn.ReLU(),  # [N, c1, H/2, W/2]
+            nn.Conv2d(c1, c2, 3, stride=2, padding=1), nn.ReLU(),  # [N, c2, H/4, W/4]
+            nn.Flatten(),
+        )
+        self.head = mlp([c2 * (height // 4) * (width // 4) + cond_dim, dense, out_dim])
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.trunk(x)
+        if c is not None:
+            h = torch.cat([h, c], dim=1)
+        return self.head(h)
+
+
+class ConvDecoder(nn.Module):
+    """z [N, d] (+ c) -> dense -> [N, c2, H/4, W/4] -> two stride-2 transposed convs -> [N, k*C, H, W]."""
+
+    def __init__(self, config: ModelConfig, n_params: int, cond_dim: int = 0):
+        super().__init__()
+        c1, c2, _ = config.hidden_dims
+        channels, height, width = config.data_shape
+        self.grid = (c2, height // 4, width // 4)
+        self.dense = nn.Sequential(nn.Linear(config.latent_dim + cond_dim, math.prod(self.grid)), nn.ReLU())
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(c2, c2, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),  # H/2
+            nn.ConvTranspose2d(c2, c1, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),  # H
+            nn.ConvTranspose2d(c1, n_params * channels, 3, stride=1, padding=1),
+        )
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        if c is not None:
+            z = torch.cat([z, c], dim=1)
+        return self.net(self.dense(z).view(-1, *self.grid))
+
+
+def make_encoder(config: ModelConfig, out_dim: int, cond_dim: int = 0) -> nn.Module:
+    return (ConvEncoder if config.arch == "conv" else MLPEncoder)(config, out_dim, cond_dim)
+
+
+def make_decoder(config: ModelConfig, n_params: int, cond_dim: int = 0) -> nn.Module:
+    return (ConvDecoder if config.arch == "conv" else MLPDecoder)(config, n_params, cond_dim)
+
+
+# --- Models.
 
 
 class LatentModel(nn.Module):
-    """Shared base: the decoder and the methods every kind has."""
+    """Shared base: the decoder, the likelihood, and the methods every kind has."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
-        self.decoder = Decoder(config.hidden_dims, config.latent_dim)
+        self.likelihood = make_likelihood(config)
+        cond_dim = config.n_classes if config.conditional else 0
+        self.decoder = make_decoder(config, self.likelihood.n_params, cond_dim)
 
     @property
     def latent_dim(self) -> int:
         return self.config.latent_dim
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """x: float32 [N, 1, 28, 28] in [0, 1] -> latent locations float32 [N, d]."""
+    def condition(self, y: torch.Tensor | None, n: int) -> torch.Tensor | None:
+        """The one-hot label [n, n_classes] for a conditional model, else None.
+
+        y: int64 [n] labels in [0, n_classes), or a float [n, n_classes] one-hot / mixture.
+        Raises ValueError if a conditional model gets no labels or labels out of range.
+        """
+        if not self.config.conditional:
+            return None
+        if y is None:
+            raise ValueError("the conditional VAE needs labels y: encode(x, y), decode(z, y)")
+        if y.is_floating_point():
+            if y.shape != (n, self.config.n_classes):
+                raise ValueError(f"a float condition must be [{n}, {self.config.n_classes}], "
+                                 f"got {list(y.shape)}")
+            return y
+        y = y.reshape(-1)
+        if y.shape[0] != n or int(y.min()) < 0 or int(y.max()) >= self.config.n_classes:
+            raise ValueError(f"labels y must be {n} values in 0..{self.config.n_classes - 1}")
+        return F.one_hot(y, self.config.n_classes).to(torch.get_default_dtype())
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """x: float32 [N, *data_shape] -> latent locations float32 [N, d]."""
         raise NotImplementedError
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """z: float32 [N, d] -> pixel means (Bernoulli probabilities) float32 [N, 1, 28, 28] in [0, 1]."""
-        return torch.sigmoid(self.decoder(z))
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """z: float32 [N, d] -> E[x|z] float32 [N, *data_shape] (in [0, 1] for Bernoulli likelihoods)."""
+        return self.likelihood.mean(self.decoder(z, self.condition(y, z.shape[0])))
 
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """x: float32 [N, 1, 28, 28] in [0, 1] -> decode(encode(x)), same shape, in [0, 1]."""
-        return self.decode(self.encode(x))
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """x: float32 [N, *data_shape] -> decode(encode(x)), the same shape."""
+        return self.decode(self.encode(x, y), y)
 
-    def objective(self, x: torch.Tensor, n_samples: int = 1) -> LossTerms:
-        """Per-image training objective in nats for x float32 [N, 1, 28, 28] in [0, 1].
+    def objective(self, x: torch.Tensor, y: torch.Tensor | None = None, n_samples: int = 1) -> LossTerms:
+        """Per-input objective in nats for x float32 [N, *data_shape].
 
-        n_samples: z samples per image for stochastic models (ignored by deterministic ones).
+        n_samples: z samples per input for the VAE family (ignored by deterministic models).
         """
         raise NotImplementedError
 
 
 class AutoEncoder(LatentModel):
-    """Deterministic autoencoder: z = encoder(x); trained on the summed pixel BCE."""
+    """Deterministic autoencoder: z = encoder(x), trained on -log p(x|z) (summed BCE for Bernoulli)."""
 
     def __init__(self, config: ModelConfig):
         super().__init__(config)
-        self.encoder = Encoder(config.hidden_dims, config.latent_dim)
+        self.encoder = make_encoder(config, config.latent_dim)
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
+    def encode(self, x, y=None):
         return self.encoder(x)
 
-    def forward(self, x: torch.Tensor) -> ModelOutput:
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> ModelOutput:
         z = self.encoder(x)
-        return ModelOutput(recon_logits=self.decoder(z), z=z)
+        return ModelOutput(decoder_out=self.decoder(z), z=z)
 
-    def objective(self, x: torch.Tensor, n_samples: int = 1) -> LossTerms:
-        """returns LossTerms with recon = loss = BCE summed over pixels, [N] nats; kl = 0.
+    def objective(self, x, y=None, n_samples=1):
+        """returns LossTerms with loss = recon = -log p(x | z = encoder(x)), [N] nats; kl = 0."""
+        recon = self.likelihood.nll(self.forward(x).decoder_out, x)
+        return LossTerms(loss=recon, recon=recon)
 
-        The AE is deterministic, so n_samples is ignored.
+
+class DenoisingAutoEncoder(AutoEncoder):
+    """Denoising AE (Vincent et al. 2008): in training mode, encodes a corrupted copy of x and is
+    scored on reconstructing the clean x. In eval mode it behaves like the AE (clean inputs)."""
+
+    def corrupt(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """A corrupted copy of x float [N, ...], drawn fresh on every call.
+
+        mask: each value set to 0 with probability noise_level; gaussian: x + noise_level * eps,
+        clipped to [0, 1] for images (data_shape of 3 dims). returns: float, the shape of x.
         """
-        recon = bernoulli_nll(self.forward(x).recon_logits, x)
+        level = self.config.noise_level
+        if self.config.noise == "mask":
+            keep = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) >= level
+            return x * keep
+        noisy = x + level * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        return noisy.clamp(0.0, 1.0) if len(self.config.data_shape) == 3 else noisy
+
+    def objective(self, x, y=None, n_samples=1):
+        """-log p(x | z = encoder(corrupt(x))) in training mode, -log p(x | encoder(x)) in eval mode."""
+        source = self.corrupt(x) if self.training else x
+        recon = self.likelihood.nll(self.decoder(self.encoder(source)), x)
         return LossTerms(loss=recon, recon=recon)
 
 
 class VAE(LatentModel):
-    """Variational autoencoder (AEVB): Gaussian posterior q(z|x), prior N(0, I), Bernoulli p(x|z)."""
+    """Variational autoencoder (AEVB): Gaussian q(z|x), prior N(0, I), p(x|z) from ``likelihood``."""
 
     def __init__(self, config: ModelConfig):
         super().__init__(config)
-        # One MLP predicts [mu, logvar] side by side: [N, 2d].
-        self.encoder = Encoder(config.hidden_dims, 2 * config.latent_dim)
+        cond_dim = config.n_classes if config.conditional else 0
+        # One network predicts [mu, logvar] side by side: [N, 2d].
+        self.encoder = make_encoder(config, 2 * config.latent_dim, cond_dim)
 
-    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x: float32 [N, 1, 28, 28] in [0, 1] -> (mu, logvar) of q(z|x), each float32 [N, d]."""
-        mu, logvar = self.encoder(x).chunk(2, dim=-1)
+    def posterior(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: float32 [N, *data_shape] -> (mu, logvar) of q(z|x) (q(z|x, y) for the CVAE), each [N, d]."""
+        mu, logvar = self.encoder(x, self.condition(y, x.shape[0])).chunk(2, dim=-1)
         return mu, logvar
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
+    def encode(self, x, y=None):
         """The posterior mean E_q[z] = mu, float32 [N, d]."""
-        return self.posterior(x)[0]
+        return self.posterior(x, y)[0]
 
-    def forward(self, x: torch.Tensor) -> ModelOutput:
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> ModelOutput:
         """Samples z ~ q(z|x) by reparameterization in training mode; uses z = mu in eval mode."""
-        mu, logvar = self.posterior(x)
+        c = self.condition(y, x.shape[0])
+        mu, logvar = self.encoder(x, c).chunk(2, dim=-1)
         z = reparameterize(mu, logvar) if self.training else mu
-        return ModelOutput(recon_logits=self.decoder(z), z=z, mu=mu, logvar=logvar)
+        return ModelOutput(decoder_out=self.decoder(z, c), z=z, mu=mu, logvar=logvar)
 
-    def objective(self, x: torch.Tensor, n_samples: int = 1) -> LossTerms:
-        """Negative ELBO per image, [N] nats, estimated with ``n_samples`` draws of z ~ q(z|x).
+    def objective(self, x, y=None, n_samples=1):
+        """Negative ELBO per input, [N] nats, with ``n_samples`` draws of z ~ q(z|x) (AEVB eq. 10).
 
-        loss = E_q[-log p(x|z)] (Monte Carlo) + KL(q(z|x) || N(0, I)) (closed form, AEVB eq. 10).
-        Always samples z, also in eval mode, so that the value is an ELBO estimate.
+        loss = E_q[-log p(x|z)] (Monte Carlo over n_samples reparameterized draws, averaged)
+             + KL(q(z|x) || N(0, I)) (closed form, AEVB appendix B).
+        Always samples z, also in eval mode, so the value is an ELBO estimate. beta only enters
+        through ``LossTerms.training_loss``.
         """
         if n_samples < 1:
             raise ValueError(f"n_samples must be >= 1, got {n_samples}")
-        mu, logvar = self.posterior(x)
-        recon = sum(bernoulli_nll(self.decoder(reparameterize(mu, logvar)), x)
-                    for _ in range(n_samples)) / n_samples
+        n = x.shape[0]
+        c = self.condition(y, n)
+        mu, logvar = self.encoder(x, c).chunk(2, dim=-1)  # [N, d] each
+        size = (n_samples, *mu.shape)
+        z = reparameterize(mu.expand(size), logvar.expand(size)).reshape(n_samples * n, -1)  # [S*N, d]
+        if n_samples == 1:
+            recon = self.likelihood.nll(self.decoder(z, c), x)
+        else:
+            c_rep = None if c is None else c.repeat(n_samples, 1)
+            x_rep = x.expand(n_samples, *x.shape).reshape(n_samples * n, *x.shape[1:])
+            recon = self.likelihood.nll(self.decoder(z, c_rep), x_rep).view(n_samples, n).mean(dim=0)
         kl = gaussian_kl(mu, logvar)
         return LossTerms(loss=recon + kl, recon=recon, kl=kl)
 
 
-MODEL_KINDS: dict[str, type[LatentModel]] = {"ae": AutoEncoder, "vae": VAE}
+class ConditionalVAE(VAE):
+    """Conditional VAE (Sohn et al. 2015): one-hot y concatenated to the encoder input and to z."""
+
+
+MODEL_KINDS: dict[str, type[LatentModel]] = {
+    "ae": AutoEncoder, "dae": DenoisingAutoEncoder, "vae": VAE, "cvae": ConditionalVAE,
+}
 
 
 def build_model(config: ModelConfig) -> LatentModel:
