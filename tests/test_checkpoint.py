@@ -6,6 +6,8 @@ import torch
 
 import train.checkpoint as checkpoint_module
 from train import CheckpointError, ModelConfig, build_model, load_checkpoint, read_metrics, save_checkpoint
+from train.checkpoint import write_metrics
+from train.models import LIKELIHOODS, MODEL_KINDS
 
 
 @pytest.fixture(params=["ae", "vae"])
@@ -14,23 +16,48 @@ def model(request):
     return build_model(ModelConfig(kind=request.param, latent_dim=2, hidden_dims=(24, 12))).eval()
 
 
-def test_round_trip_gives_identical_outputs(model, tmp_path):
-    folder = save_checkpoint(model, tmp_path / "ckpt", metrics={"test_bce": 1.5},
+@pytest.mark.parametrize("kind", MODEL_KINDS)
+@pytest.mark.parametrize("arch,likelihood", [("mlp", lik) for lik in LIKELIHOODS] + [("conv", "bernoulli")])
+def test_round_trip_gives_identical_outputs(kind, arch, likelihood, tmp_path):
+    torch.manual_seed(0)
+    hidden = (4, 8, 16) if arch == "conv" else (24, 12)
+    model = build_model(ModelConfig(kind=kind, arch=arch, likelihood=likelihood, latent_dim=2,
+                                    hidden_dims=hidden, beta=2.0, noise_level=0.25)).eval()
+    folder = save_checkpoint(model, tmp_path / "ckpt", metrics={"test_recon_nll": 1.5},
                              training={"epochs": 1}, dataset={"name": "mnist"})
     loaded = load_checkpoint(folder)
-    assert not loaded.training and type(loaded) is type(model)
-    x = torch.rand(7, 1, 28, 28)
+    assert not loaded.training and type(loaded) is type(model) and loaded.config == model.config
+    x, y = torch.rand(7, 1, 28, 28), torch.randint(0, 10, (7,))
     z = torch.randn(7, 2)
-    assert torch.equal(loaded.encode(x), model.encode(x))
-    assert torch.equal(loaded.decode(z), model.decode(z))
+    assert torch.equal(loaded.encode(x, y), model.encode(x, y))
+    assert torch.equal(loaded.decode(z, y), model.decode(z, y))
     for key, value in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value)
     config = json.loads((folder / "config.json").read_text())
-    assert config["format_version"] == 1
-    assert config["model"] == {"kind": model.config.kind, "latent_dim": 2, "hidden_dims": [24, 12],
-                               "likelihood": "bernoulli"}
+    assert config["format_version"] == 1 and config["model"] == model.config.to_dict()
+    assert config["model"]["likelihood"] == likelihood and config["model"]["beta"] == 2.0
     assert config["training"] == {"epochs": 1} and config["dataset"] == {"name": "mnist"}
-    assert read_metrics(folder) == {"test_bce": 1.5}
+    assert read_metrics(folder) == {"test_recon_nll": 1.5}
+
+
+def test_a_config_from_before_the_model_zoo_still_loads(model, tmp_path):
+    folder = save_checkpoint(model, tmp_path / "old")
+    config = json.loads((folder / "config.json").read_text())
+    config["model"] = {k: config["model"][k] for k in ("kind", "latent_dim", "hidden_dims", "likelihood")}
+    (folder / "config.json").write_text(json.dumps(config))
+    loaded = load_checkpoint(folder)
+    assert loaded.config.arch == "mlp" and loaded.config.beta == 1.0
+    x = torch.rand(3, 1, 28, 28)
+    assert torch.equal(loaded.encode(x), model.encode(x))
+
+
+def test_write_metrics_replaces_the_file_atomically(model, tmp_path):
+    folder = save_checkpoint(model, tmp_path / "ckpt", metrics={"a": 1})
+    write_metrics(folder, {"a": 2, "b": [1.5]})
+    assert read_metrics(folder) == {"a": 2, "b": [1.5]}
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "metrics.json", "model.safetensors"]
+    with pytest.raises(CheckpointError, match="not a checkpoint folder"):
+        write_metrics(tmp_path, {"a": 3})
 
 
 class _Exploit:

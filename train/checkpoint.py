@@ -127,6 +127,22 @@ def read_metrics(folder: str | os.PathLike) -> dict:
     return _read_json(Path(folder) / METRICS_FILE)
 
 
+def write_metrics(folder: str | os.PathLike, metrics: dict) -> None:
+    """Replace a checkpoint's metrics.json atomically (temporary file, then rename)."""
+    folder = Path(folder)
+    if not (folder / CONFIG_FILE).is_file():
+        raise CheckpointError(f"{folder} is not a checkpoint folder (no {CONFIG_FILE})")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{METRICS_FILE}.")
+    os.close(fd)
+    try:
+        _write_json(Path(tmp), metrics)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, folder / METRICS_FILE)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def _read_json(path: Path) -> dict:
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path.parent} has no {path.name}")
