@@ -34,8 +34,8 @@ if not models:
 with st.sidebar:
     st.header("Models")
     for m in models.values():
-        metric = m.metrics.get("test_negative_elbo", m.metrics.get("test_bce"))
-        what = "test −ELBO" if "test_negative_elbo" in m.metrics else "test BCE"
+        metric = m.metrics.get("test_negative_elbo", m.metrics.get("test_recon_nll"))
+        what = "test −ELBO" if "test_negative_elbo" in m.metrics else "test reconstruction NLL"
         st.markdown(f"**{m.label}** `{m.name}`  \n{what}: **{metric:.1f} nats** per image  \n"
                     f"latent d = {m.model.latent_dim}, MLP {list(m.model.config.hidden_dims)}, "
                     f"{m.metrics.get('epochs', '?')} epochs")

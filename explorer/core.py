@@ -18,7 +18,6 @@ import torch
 
 from train import LatentModel, load_checkpoint, read_metrics
 from train.data import read_idx, to_unit_interval
-from train.objectives import bernoulli_nll
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINT_DIR = REPO_ROOT / "checkpoints"
@@ -113,12 +112,13 @@ def reconstruct(model: LatentModel, images: np.ndarray | torch.Tensor) -> tuple[
     """Reconstruct images through the latent location (posterior mean for a VAE) and score them.
 
     images: float [M, 28, 28] or [M, 1, 28, 28] in [0, 1].
-    returns: (reconstructions float32 [M, 28, 28] in [0, 1],
-              bce float32 [M]: -log p(x | z = encode(x)) summed over pixels, in nats).
+    returns: (reconstructions float32 [M, 28, 28], the mean of p(x|z), clipped to [0, 1],
+              nll float32 [M]: -log p(x | z = encode(x)) summed over pixels, in nats).
     """
     x = _as_batch(images)
-    logits = model.decoder(model.encode(x))
-    return torch.sigmoid(logits)[:, 0].numpy(), bernoulli_nll(logits, x).numpy()
+    out = model.decoder(model.encode(x))
+    mean = model.likelihood.mean(out).clamp(0.0, 1.0)
+    return mean[:, 0].numpy(), model.likelihood.nll(out, x).numpy()
 
 
 def interpolate(z_start: np.ndarray, z_end: np.ndarray, steps: int) -> np.ndarray:

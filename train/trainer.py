@@ -1,6 +1,7 @@
 """The training loop: in-memory tensors, shuffled index batches, Adam, per-epoch test loss.
 
-``train(config)`` fits one model and, if ``config.out`` is set, writes a checkpoint folder.
+``train(config)`` fits one model, evaluates it (``train.evaluate``) and, if ``config.out`` is set,
+writes a checkpoint folder.
 """
 
 from __future__ import annotations
@@ -14,40 +15,64 @@ import torch
 from tqdm.auto import tqdm
 
 from .checkpoint import save_checkpoint
-from .data import MNIST, load_mnist, to_unit_interval
+from .data import DATASETS, Dataset, binarize, load_dataset
+from .evaluate import DEFAULT_ELBO_SAMPLES, evaluate_model, evaluation_inputs, mean_objective
 from .models import LatentModel, ModelConfig, build_model
 
-EVAL_BATCH = 2000
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass
 class TrainConfig:
     """One training run; every field is a command-line flag of ``python -m train``."""
 
-    kind: str = "vae"  # "ae" or "vae"
+    kind: str = "vae"  # "ae", "dae", "vae" or "cvae"
+    dataset: str = "mnist"  # "mnist", "fashion-mnist" or "toy-gaussians"
     latent_dim: int = 2  # size d of z
-    hidden_dims: tuple[int, ...] = (512, 256)  # encoder widths, decoder mirrored
+    hidden_dims: tuple[int, ...] = (512, 256)  # mlp widths (decoder mirrored); conv: (ch1, ch2, dense)
+    arch: str = "mlp"  # "mlp" or "conv"
+    likelihood: str = "bernoulli"  # p(x|z): bernoulli, continuous-bernoulli, gaussian, gaussian-learned
+    sigma: float = 0.1  # std of the fixed "gaussian" likelihood
+    beta: float = 1.0  # KL weight (beta-VAE); 1 = the ELBO
+    kl_warmup_epochs: float = 0.0  # linear KL warm-up from 0 to beta over this many epochs
+    noise: str = "mask"  # DAE corruption: "mask" or "gaussian"
+    noise_level: float = 0.5  # DAE: masked fraction or Gaussian std
+    n_samples: int = 1  # z samples per input in the training objective (AEVB's L)
+    binarize: bool = False  # dynamic binarization: x ~ Bernoulli(intensity), redrawn every epoch
     epochs: int = 30
     batch_size: int = 128
     lr: float = 1e-3  # Adam learning rate
     lr_final: float | None = None  # if set, cosine decay of the lr to this value by the last epoch
-    seed: int = 0  # seeds init, shuffling and the reparameterization noise
+    precision: str = "fp32"  # "fp32", or "bf16" autocast for the training steps (evaluation is fp32)
+    seed: int = 0  # seeds init, shuffling, noise, binarization and the evaluation
     device: str = "auto"  # "auto" (CUDA, then MPS, then CPU), "cpu", "cuda", "mps", ...
     out: str | None = None  # checkpoint folder to write; None writes nothing
-    data_root: str | None = None  # MNIST root (default: $LATENT_EXPLORER_DATA or data/)
-    eval_samples: int = 5  # z samples per test image for the final test negative ELBO
+    data_root: str | None = None  # data root (default: $LATENT_EXPLORER_DATA or data/)
+    eval_samples: int = DEFAULT_ELBO_SAMPLES  # z samples per test input for the final negative ELBO
+    iwae_samples: int = 1000  # K of the final importance-sampled log p(x); 0 skips it
+    target_loss: float | None = None  # stop after the first epoch whose test loss is at or below this
     progress: bool = True  # show tqdm progress bars
 
     def __post_init__(self):
-        for name in ("epochs", "batch_size", "eval_samples"):
+        for name in ("epochs", "batch_size", "eval_samples", "n_samples"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.iwae_samples < 0 or self.kl_warmup_epochs < 0:
+            raise ValueError("iwae_samples and kl_warmup_epochs must be >= 0")
         if not self.lr > 0 or (self.lr_final is not None and not 0 <= self.lr_final <= self.lr):
             raise ValueError(f"need lr > 0 and 0 <= lr_final <= lr, got {self.lr} and {self.lr_final}")
+        if self.dataset not in DATASETS:
+            raise ValueError(f"unknown dataset {self.dataset!r}; expected one of {list(DATASETS)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}; expected one of {list(PRECISIONS)}")
         self.hidden_dims = tuple(self.hidden_dims)
 
-    def model_config(self) -> ModelConfig:
-        return ModelConfig(kind=self.kind, latent_dim=self.latent_dim, hidden_dims=self.hidden_dims)
+    def model_config(self, data_shape: tuple[int, ...] = (1, 28, 28), n_classes: int = 10) -> ModelConfig:
+        """The ModelConfig of this run. Raises ValueError for an invalid combination."""
+        return ModelConfig(kind=self.kind, latent_dim=self.latent_dim, hidden_dims=self.hidden_dims,
+                           likelihood=self.likelihood, arch=self.arch, data_shape=data_shape,
+                           sigma=self.sigma, beta=self.beta, noise=self.noise,
+                           noise_level=self.noise_level, n_classes=n_classes)
 
 
 @dataclass
@@ -86,41 +111,31 @@ def make_adam(model: torch.nn.Module, lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(model.parameters(), lr=lr)
 
 
-@torch.no_grad()
-def evaluate(model: LatentModel, x: torch.Tensor, n_samples: int = 1, batch: int = EVAL_BATCH) -> dict:
-    """Mean per-image objective over x float32 [N, 1, 28, 28] in [0, 1], in nats.
-
-    For the VAE, ``loss`` is the negative ELBO estimated with ``n_samples`` z per image, with its
-    ``recon`` (summed BCE) and ``kl`` parts; for the AE, ``loss`` = ``recon`` = summed BCE.
-    returns: {"loss": float, "recon": float, "kl": float}, nats per image.
-    """
-    was_training = model.training
-    model.eval()
-    totals = torch.zeros(3, dtype=torch.float64)
-    for start in range(0, x.shape[0], batch):
-        xb = x[start : start + batch]
-        terms = model.objective(xb, n_samples=n_samples)
-        totals += torch.stack([terms.loss.sum(), terms.recon.sum(), terms.kl.sum()]).double().cpu()
-    model.train(was_training)
-    loss, recon, kl = (totals / x.shape[0]).tolist()
-    return {"loss": loss, "recon": recon, "kl": kl}
+def kl_weight(config: TrainConfig, step: int, steps_per_epoch: int) -> float:
+    """beta times the linear warm-up factor min(1, step / warm-up steps) (step counts from 1)."""
+    if config.kl_warmup_epochs <= 0:
+        return config.beta
+    return config.beta * min(1.0, step / (config.kl_warmup_epochs * steps_per_epoch))
 
 
-def train(config: TrainConfig, data: MNIST | None = None) -> TrainResult:
-    """Fit one model on the MNIST training split and report test metrics.
+def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
+    """Fit one model on a dataset's training split and report test metrics.
 
-    data: preloaded MNIST (default: ``load_mnist(config.data_root)``).
+    data: a preloaded Dataset (default: ``load_dataset(config.dataset, config.data_root)``).
     returns: TrainResult with the model (eval mode), metrics, and the checkpoint path if written.
+    Raises ValueError for invalid settings, DatasetUnavailableError if the data cannot be loaded.
     """
     device = pick_device(config.device)
+    data = data or load_dataset(config.dataset, config.data_root)
+    model_config = config.model_config(data.data_shape, len(data.classes))
     torch.manual_seed(config.seed)
-    data = data or load_mnist(config.data_root)
     # Each split is one tensor on the device; batches are drawn by index, no per-sample transforms.
-    x_train = to_unit_interval(data.train_images).to(device)
-    x_test = to_unit_interval(data.test_images).to(device)
+    x_train, y_train = data.train_x.to(device), data.train_y.to(device)
+    x_test = evaluation_inputs(data, config.binarize, config.seed).to(device)
+    y_test = data.test_y.to(device) if model_config.conditional else None
     n_train = x_train.shape[0]
 
-    model = build_model(config.model_config()).to(device)
+    model = build_model(model_config).to(device)
     optimizer = make_adam(model, config.lr)
     steps_per_epoch = -(-n_train // config.batch_size)
     scheduler = None
@@ -128,61 +143,58 @@ def train(config: TrainConfig, data: MNIST | None = None) -> TrainResult:
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
             optimizer, T_max=config.epochs * steps_per_epoch, eta_min=config.lr_final
         )
+    generator = torch.Generator(device=device).manual_seed(config.seed)
     shuffle = torch.Generator().manual_seed(config.seed)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16")
     history = []
+    step_count = 0
     start = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
         model.train()
         order = torch.randperm(n_train, generator=shuffle).to(device)
+        x_epoch = binarize(x_train, generator) if config.binarize else x_train
         running = torch.zeros((), device=device)
         bar = tqdm(range(steps_per_epoch), desc=f"{config.kind} epoch {epoch}/{config.epochs}",
                    unit="step", disable=not config.progress, leave=False)
         for step in bar:
-            xb = x_train[order[step * config.batch_size : (step + 1) * config.batch_size]]
-            loss = model.objective(xb).loss.mean()
+            idx = order[step * config.batch_size : (step + 1) * config.batch_size]
+            step_count += 1
+            with autocast:
+                terms = model.objective(x_epoch[idx], y_train[idx], n_samples=config.n_samples)
+                loss = terms.training_loss(kl_weight(config, step_count, steps_per_epoch)).mean()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
-            running += loss.detach()
+            running += loss.detach().float()
             if step % 50 == 49:
                 bar.set_postfix(loss=f"{running.item() / (step + 1):.2f}")
         train_loss = running.item() / steps_per_epoch
-        test = evaluate(model, x_test)
+        test = mean_objective(model, x_test, y_test)
         history.append({"epoch": epoch, "train_loss": train_loss, "test_loss": test["loss"],
                         "test_recon": test["recon"], "test_kl": test["kl"],
-                        "seconds": time.perf_counter() - start})
+                        "seconds": round(time.perf_counter() - start, 2)})
         tqdm.write(f"{config.kind} epoch {epoch:3d}: train loss {train_loss:8.3f}  "
-                   f"test loss {test['loss']:8.3f} nats/image")
+                   f"test loss {test['loss']:8.3f} nats/input")
+        if config.target_loss is not None and test["loss"] <= config.target_loss:
+            break
     wall = time.perf_counter() - start
 
-    metrics = final_metrics(model, x_test, config)
-    metrics.update({"epochs": config.epochs, "wall_time_s": round(wall, 1), "device": str(device),
-                    "device_name": _device_name(device), "torch": torch.__version__,
+    metrics = evaluate_model(model, x_test, y_test, k=config.iwae_samples, elbo_samples=config.eval_samples,
+                             seed=config.seed, progress=config.progress)
+    metrics.update({"binarized": config.binarize, "epochs": len(history), "wall_time_s": round(wall, 1),
+                    "device": str(device), "device_name": _device_name(device), "torch": torch.__version__,
                     "history": history})
     model.eval()
     checkpoint = None
     if config.out:
         settings = {k: v for k, v in asdict(config).items() if k not in ("out", "data_root", "progress")}
         settings["hidden_dims"] = list(config.hidden_dims)
-        checkpoint = save_checkpoint(
-            model, config.out, training=settings, metrics=metrics,
-            dataset={"name": "mnist", "source": data.source, "n_train": n_train,
-                     "n_test": x_test.shape[0], "pixels": "intensity in [0, 1] = byte / 255"},
-        )
+        dataset = data.describe()
+        dataset.update({"binarized": config.binarize, "test_binarization_seed": config.seed})
+        checkpoint = save_checkpoint(model, config.out, training=settings, metrics=metrics, dataset=dataset)
     return TrainResult(model=model, metrics=metrics, checkpoint=checkpoint)
-
-
-def final_metrics(model: LatentModel, x_test: torch.Tensor, config: TrainConfig) -> dict:
-    """Test metrics written to metrics.json (nats per image, averaged over the test split)."""
-    if config.kind == "vae":
-        torch.manual_seed(config.seed + 1)  # fixed noise for a reproducible ELBO estimate
-        test = evaluate(model, x_test, n_samples=config.eval_samples)
-        return {"test_negative_elbo": test["loss"], "test_recon_nll": test["recon"],
-                "test_kl": test["kl"], "eval_samples": config.eval_samples, "units": "nats per image"}
-    test = evaluate(model, x_test)
-    return {"test_bce": test["loss"], "units": "nats per image"}
 
 
 def _device_name(device: torch.device) -> str:
