@@ -3,22 +3,43 @@
     from train import load_checkpoint
     model = load_checkpoint("checkpoints/mnist-vae-2d")   # eval mode, on the CPU
     z = model.encode(x)          # x: float32 [N, 1, 28, 28] in [0, 1] -> [N, d]
-    images = model.decode(z)     # -> float32 [N, 1, 28, 28] pixel means in [0, 1]
-    mu, logvar = model.posterior(x)  # VAE only: q(z|x) parameters, each [N, d]
+    images = model.decode(z)     # -> float32 [N, 1, 28, 28], the mean of p(x|z)
+    mu, logvar = model.posterior(x)  # VAE family only: q(z|x) parameters, each [N, d]
+    # The conditional VAE takes labels y (int64 [N]): encode(x, y), decode(z, y), posterior(x, y).
 """
 
 from .checkpoint import CheckpointError, load_checkpoint, read_config, read_metrics, save_checkpoint
-from .models import VAE, AutoEncoder, LatentModel, ModelConfig, ModelOutput, build_model
+from .data import Dataset, DatasetUnavailableError, load_dataset
+from .evaluate import evaluate_checkpoint, iwae_log_likelihood
+from .models import (
+    VAE,
+    AutoEncoder,
+    ConditionalVAE,
+    DenoisingAutoEncoder,
+    LatentModel,
+    LossTerms,
+    ModelConfig,
+    ModelOutput,
+    build_model,
+)
 
 __all__ = [
     "AutoEncoder",
     "CheckpointError",
+    "ConditionalVAE",
+    "Dataset",
+    "DatasetUnavailableError",
+    "DenoisingAutoEncoder",
     "LatentModel",
+    "LossTerms",
     "ModelConfig",
     "ModelOutput",
     "VAE",
     "build_model",
+    "evaluate_checkpoint",
+    "iwae_log_likelihood",
     "load_checkpoint",
+    "load_dataset",
     "read_config",
     "read_metrics",
     "save_checkpoint",

@@ -205,6 +205,8 @@ def evaluate_checkpoint(folder: str | Path, *, k: int = DEFAULT_K, elbo_samples:
     metrics = evaluate_model(model, x, dataset.test_y.to(device), k=k, elbo_samples=elbo_samples,
                              seed=seed, progress=progress)
     metrics["binarized"] = binarized
+    if binarized:
+        metrics["test_binarization_seed"] = int(info.get("test_binarization_seed", 0))
     if write:
         stored = read_metrics(folder)
         stored.update(metrics)

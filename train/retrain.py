@@ -30,7 +30,7 @@ _TOY = TrainConfig(dataset="toy-gaussians", latent_dim=1, hidden_dims=(64, 64), 
 SHIPPED: dict[str, TrainConfig] = {
     "mnist-ae-2d": replace(_IMAGE, kind="ae", latent_dim=2),
     "mnist-dae-2d": replace(_IMAGE, kind="dae", latent_dim=2, noise="mask", noise_level=0.3),
-    "mnist-vae-2d": replace(_IMAGE, kind="vae", latent_dim=2),
+    "mnist-vae-2d": replace(_IMAGE, kind="vae", latent_dim=2, epochs=40),
     "mnist-cvae-2d": replace(_IMAGE, kind="cvae", latent_dim=2),
     "mnist-betavae-2d": replace(_IMAGE, kind="vae", latent_dim=2, beta=4.0, kl_warmup_epochs=5),
     "mnist-vae-16d": replace(_IMAGE, kind="vae", latent_dim=16),

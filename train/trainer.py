@@ -183,6 +183,8 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
 
     metrics = evaluate_model(model, x_test, y_test, k=config.iwae_samples, elbo_samples=config.eval_samples,
                              seed=config.seed, progress=config.progress)
+    if config.binarize:
+        metrics["test_binarization_seed"] = config.seed
     metrics.update({"binarized": config.binarize, "epochs": len(history), "wall_time_s": round(wall, 1),
                     "device": str(device), "device_name": _device_name(device), "torch": torch.__version__,
                     "history": history})
