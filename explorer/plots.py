@@ -95,7 +95,9 @@ def clickable_plane(codes: np.ndarray, labels: np.ndarray, grid: np.ndarray, tit
 
     The test set is drawn faintly (not clickable); on top lies an invisible dense grid (grid:
     float [G, 2]) whose nearest point to the cursor is what a click selects, so a click on empty
-    space still yields a z. clicked: float [2], drawn as a cross marker.
+    space still yields a z. The axes span exactly the grid, so every spot of the plot area lies
+    on it (outlying digits beyond the grid are reached by panning). clicked: float [2], drawn as a
+    cross marker.
     """
     fig = go.Figure(digit_traces(codes, labels, size=3.5, opacity=0.35, hover=False))
     fig.add_trace(go.Scattergl(
@@ -113,4 +115,8 @@ def clickable_plane(codes: np.ndarray, labels: np.ndarray, grid: np.ndarray, tit
     layout = _base_layout(title, height)
     layout.update(clickmode="event+select", dragmode="pan")
     fig.update_layout(**layout)
+    # constrain="domain": keeping z1 and z2 at the same scale shrinks the plot area, never widens a
+    # range beyond the grid.
+    fig.update_xaxes(range=[float(grid[:, 0].min()), float(grid[:, 0].max())], constrain="domain")
+    fig.update_yaxes(range=[float(grid[:, 1].min()), float(grid[:, 1].max())], constrain="domain")
     return fig
