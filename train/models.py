@@ -47,7 +47,6 @@ from .objectives import (
 )
 
 IMAGE_SHAPE = (1, 28, 28)
-N_PIXELS = 28 * 28
 
 MODEL_KIND_NAMES = {"ae": "autoencoder", "dae": "denoising autoencoder", "vae": "VAE",
                     "cvae": "conditional VAE"}
