@@ -6,11 +6,13 @@
     images = model.decode(z)     # -> float32 [N, 1, 28, 28], the mean of p(x|z)
     mu, logvar = model.posterior(x)  # VAE family only: q(z|x) parameters, each [N, d]
     # The conditional VAE takes labels y (int64 [N]): encode(x, y), decode(z, y), posterior(x, y).
+
+Evaluation lives in ``train.evaluate`` (``iwae_log_likelihood``, ``evaluate_checkpoint``; also the
+``python -m train.evaluate`` command), so it is not imported here.
 """
 
 from .checkpoint import CheckpointError, load_checkpoint, read_config, read_metrics, save_checkpoint
 from .data import Dataset, DatasetUnavailableError, load_dataset
-from .evaluate import evaluate_checkpoint, iwae_log_likelihood
 from .models import (
     VAE,
     AutoEncoder,
@@ -36,8 +38,6 @@ __all__ = [
     "ModelOutput",
     "VAE",
     "build_model",
-    "evaluate_checkpoint",
-    "iwae_log_likelihood",
     "load_checkpoint",
     "load_dataset",
     "read_config",
