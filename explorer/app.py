@@ -42,8 +42,8 @@ with st.sidebar:
     st.divider()
     st.caption("Data: MNIST (Y. LeCun, C. Cortes, C. J. C. Burges), 10,000 test digits.")
 
-scatter, zplane, recon, interp, upload = st.tabs(
-    ["Latent scatter", "Click to decode", "Reconstructions", "Interpolation", "Upload a digit"])
+scatter, zplane, recon, interp, upload, card = st.tabs(
+    ["Latent scatter", "Click to decode", "Reconstructions", "Interpolation", "Upload a digit", "Model card"])
 with scatter:
     panels.latent_scatter_panel(models, images, labels)
 with zplane:
@@ -54,3 +54,5 @@ with interp:
     panels.interpolation_panel(models, images, labels)
 with upload:
     panels.upload_panel(models, labels)
+with card:
+    panels.model_card_panel()

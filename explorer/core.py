@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from train import LatentModel, load_checkpoint, read_metrics
+from train import CheckpointError, LatentModel, ModelConfig, load_checkpoint, read_config, read_metrics
 from train.data import read_idx, to_unit_interval
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +52,63 @@ class ExplorerModel:
     def label(self) -> str:
         """Short display name, e.g. "VAE"."""
         return {"ae": "AE", "vae": "VAE"}.get(self.kind, self.kind)
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """What a checkpoint folder says about itself, read from its JSON files without loading weights.
+
+    config, metrics: the parsed config.json and metrics.json (None if unreadable);
+    error: why the folder could not be read (None if it could).
+    """
+
+    name: str
+    folder: Path
+    config: dict | None = None
+    metrics: dict | None = None
+    error: str | None = None
+
+    @property
+    def model_config(self) -> ModelConfig | None:
+        try:
+            return ModelConfig(**self.config["model"]) if self.config else None
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    @property
+    def dataset(self) -> str:
+        return (self.config or {}).get("dataset", {}).get("name", "?")
+
+    def summary(self) -> str:
+        """One line for a picker, e.g. "mnist-vae-2d: VAE, mlp, d = 2, ... | mnist | -ELBO 138.8 nats"."""
+        if self.error or self.model_config is None:
+            return f"{self.name}: unreadable"
+        metrics = self.metrics or {}
+        if "test_negative_elbo" in metrics:
+            headline = f"−ELBO {metrics['test_negative_elbo']:.1f} nats"
+        elif "test_recon_nll" in metrics:
+            headline = f"recon NLL {metrics['test_recon_nll']:.1f} nats"
+        else:
+            headline = "no test metrics"
+        return f"{self.name}: {self.model_config.describe()} | {self.dataset} | {headline}"
+
+
+def list_checkpoints(root: str | Path = CHECKPOINT_DIR) -> list[CheckpointInfo]:
+    """Every checkpoint folder under ``root`` (sorted by name; hidden folders skipped).
+
+    A folder whose config.json or metrics.json cannot be read is listed with its ``error`` set, so
+    the caller can show it instead of failing. Adding a folder needs no code change.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        try:
+            found.append(CheckpointInfo(folder.name, folder, read_config(folder), read_metrics(folder)))
+        except CheckpointError as e:
+            found.append(CheckpointInfo(folder.name, folder, error=str(e)))
+    return found
 
 
 def load_test_set() -> tuple[torch.Tensor, np.ndarray]:

@@ -120,3 +120,40 @@ def clickable_plane(codes: np.ndarray, labels: np.ndarray, grid: np.ndarray, tit
     fig.update_xaxes(range=[float(grid[:, 0].min()), float(grid[:, 0].max())], constrain="domain")
     fig.update_yaxes(range=[float(grid[:, 1].min()), float(grid[:, 1].max())], constrain="domain")
     return fig
+
+
+def training_curves(history: list[dict], height: int = 320) -> go.Figure:
+    """Train and test loss per epoch (nats per input), from a metrics.json ``history``.
+
+    history: [{"epoch": int, "train_loss": float, "test_loss": float, ...}, ...]
+    """
+    epochs = [h["epoch"] for h in history]
+    fig = go.Figure([
+        go.Scatter(x=epochs, y=[h["train_loss"] for h in history], mode="lines+markers", name="train loss"),
+        go.Scatter(x=epochs, y=[h["test_loss"] for h in history], mode="lines+markers", name="test loss"),
+    ])
+    layout = _base_layout("Training curves", height)
+    layout.update(xaxis=dict(title="epoch", showgrid=True, gridcolor="#eeeeee"),
+                  yaxis=dict(title="nats per input", showgrid=True, gridcolor="#eeeeee"),
+                  legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"),
+                  hovermode="x unified")
+    fig.update_layout(**layout)
+    return fig
+
+
+def kl_per_dimension(kl_per_dim: list[float], variances: list[float], threshold: float,
+                     height: int = 300) -> go.Figure:
+    """Bars of the mean KL(q(z_i|x) || N(0, 1)) per latent dimension, in nats; active units
+    (Var_x(E_q[z_i]) > threshold) in colour, inactive ones grey."""
+    active = [v > threshold for v in variances]
+    fig = go.Figure(go.Bar(
+        x=[f"z{i + 1}" for i in range(len(kl_per_dim))], y=kl_per_dim,
+        marker_color=[MARK_COLOR if a else "#c8c8c8" for a in active],
+        customdata=variances,
+        hovertemplate="%{x}: KL %{y:.2f} nats<br>Var(E[z]) = %{customdata:.3f}<extra></extra>",
+    ))
+    layout = _base_layout(f"KL per latent dimension ({sum(active)} of {len(active)} active)", height)
+    layout.update(xaxis=dict(title="latent dimension"), yaxis=dict(title="nats", showgrid=True,
+                                                                  gridcolor="#eeeeee"))
+    fig.update_layout(**layout)
+    return fig

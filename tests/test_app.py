@@ -9,6 +9,8 @@ import pytest
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
+from explorer.core import CHECKPOINT_DIR, list_checkpoints
+
 APP = str(Path(__file__).resolve().parent.parent / "explorer" / "app.py")
 TIMEOUT = 120
 
@@ -32,7 +34,7 @@ def test_page_renders_every_panel_without_exception(app):
     assert not app.exception
     assert not app.error
     assert [t.label for t in app.tabs] == ["Latent scatter", "Click to decode", "Reconstructions",
-                                           "Interpolation", "Upload a digit"]
+                                           "Interpolation", "Upload a digit", "Model card"]
     sidebar = " ".join(m.value for m in app.sidebar.markdown)
     assert "mnist-ae-2d" in sidebar and "mnist-vae-2d" in sidebar and "nats" in sidebar
     assert app.text_input(key="recon-indices").value == "0, 1, 2, 3, 4"
@@ -100,7 +102,7 @@ def test_missing_checkpoint_names_the_folder_and_the_command(tmp_path, monkeypat
     assert not at.exception
     errors = " ".join(e.value for e in at.error)
     assert "mnist-vae-2d" in errors and "python -m train.retrain" in errors
-    assert len(at.tabs) == 5  # the AE alone still gets every panel
+    assert len(at.tabs) == 6  # the AE alone still gets every panel
 
 
 def test_random_digits_button_picks_new_indices(app):
@@ -110,3 +112,42 @@ def test_random_digits_button_picks_new_indices(app):
     assert len(indices) == 5 and all(0 <= i < 10000 for i in indices)
     captions = image_captions(app)
     assert all(any(c.startswith(f"#{i}: a ") for c in captions) for i in indices)
+
+
+def test_model_card_shows_every_checkpoint_folder(app):
+    infos = list_checkpoints()
+    assert len(infos) >= 9  # every shipped folder, found without a list in the code
+    for info in infos:
+        app.selectbox(key="card-model").set_value(info.name)
+        app.run()
+        assert not app.exception and not app.error, info.name
+        labels = [m.label for m in app.metric]
+        values = " ".join(m.value for m in app.metric)
+        markdown = " ".join(m.value for m in app.markdown)
+        assert info.name in markdown and "nats" in values
+        if info.model_config.variational:
+            assert labels[:2] == ["test −ELBO", "IWAE NLL (K = 1000)"]
+            assert f"{info.metrics['test_negative_elbo']:.2f} nats" in values
+            assert app.get("plotly_chart")[-1].proto.id  # the KL-per-dimension chart is drawn
+        else:
+            assert labels[0] == "test reconstruction NLL"
+
+
+def test_model_card_lists_an_unreadable_folder_with_its_reason(tmp_path):
+    shutil.copytree(CHECKPOINT_DIR / "mnist-vae-2d", tmp_path / "good")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.json").write_text("{ not json")
+    at = AppTest.from_function(_card_only, args=(str(tmp_path),), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception
+    at.selectbox(key="card-model").set_value("broken")
+    at.run()
+    assert not at.exception and "not valid JSON" in at.error[0].value
+
+
+def _card_only(folder: str) -> None:
+    from pathlib import Path
+
+    from explorer import panels
+
+    panels.model_card_panel(Path(folder))

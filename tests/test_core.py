@@ -87,3 +87,33 @@ def test_picked_index_reads_the_test_index_from_customdata():
     assert picked_index(webgl) == 642
     assert picked_index({"selection": {"points": [{"x": 0.1, "y": 0.2}]}}) is None
     assert picked_index({}) is None
+
+
+def test_list_checkpoints_reads_every_folder_and_reports_broken_ones(tmp_path):
+    from explorer.core import list_checkpoints
+
+    model = build_model(ModelConfig(kind="vae", latent_dim=2, hidden_dims=(8,)))
+    save_checkpoint(model, tmp_path / "b-vae", metrics={"test_negative_elbo": 140.25})
+    save_checkpoint(build_model(ModelConfig(kind="ae", hidden_dims=(8,))), tmp_path / "a-ae",
+                    metrics={"test_recon_nll": 130.5})
+    (tmp_path / "c-broken").mkdir()
+    (tmp_path / ".d-tmp").mkdir()  # a checkpoint being written: hidden, skipped
+    infos = list_checkpoints(tmp_path)
+    assert [i.name for i in infos] == ["a-ae", "b-vae", "c-broken"]
+    assert infos[0].summary().endswith("recon NLL 130.5 nats") and infos[0].model_config.kind == "ae"
+    assert "−ELBO 140.2 nats" in infos[1].summary() and infos[1].dataset == "?"
+    assert infos[2].error and "has no config.json" in infos[2].error
+    assert infos[2].summary().endswith("unreadable")
+    assert list_checkpoints(tmp_path / "missing") == []
+
+
+def test_training_curves_and_kl_chart():
+    from explorer import plots
+
+    history = [{"epoch": e, "train_loss": 150 - e, "test_loss": 151 - e} for e in (1, 2, 3)]
+    fig = plots.training_curves(history)
+    assert [t.name for t in fig.data] == ["train loss", "test loss"]
+    assert list(fig.data[1].y) == [150, 149, 148]
+    fig = plots.kl_per_dimension([2.0, 0.001, 1.5], [0.9, 0.0001, 0.5], threshold=0.01)
+    assert list(fig.data[0].marker.color) == [plots.MARK_COLOR, "#c8c8c8", plots.MARK_COLOR]
+    assert "2 of 3 active" in fig.layout.title.text

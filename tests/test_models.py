@@ -131,7 +131,7 @@ def test_beta_only_weights_the_training_loss():
     terms = vae.objective(torch.rand(4, 1, 28, 28))
     torch.testing.assert_close(terms.loss, terms.recon + terms.kl)  # the ELBO, whatever beta is
     torch.testing.assert_close(terms.training_loss(4.0), terms.recon + 4.0 * terms.kl)
-    assert "beta-VAE (beta = 4)" in vae.config.describe()
+    assert "β-VAE (β = 4)" in vae.config.describe()
 
 
 def test_toy_data_shape_models():

@@ -120,10 +120,10 @@ class ModelConfig:
         return {**asdict(self), "hidden_dims": list(self.hidden_dims), "data_shape": list(self.data_shape)}
 
     def describe(self) -> str:
-        """A short human-readable name, e.g. "beta-VAE (beta = 4), mlp, d = 2"."""
+        """A short human-readable name, e.g. "β-VAE (β = 4), mlp, d = 2, bernoulli p(x|z)"."""
         name = MODEL_KIND_NAMES[self.kind]
         if self.variational and self.beta != 1:
-            name = f"beta-{name} (beta = {self.beta:g})"
+            name = f"β-{name} (β = {self.beta:g})"
         return f"{name}, {self.arch}, d = {self.latent_dim}, {self.likelihood} p(x|z)"
 
 
