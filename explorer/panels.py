@@ -300,10 +300,11 @@ def model_card_panel(checkpoint_dir: Path | None = None) -> None:
         st.markdown("**Training and evaluation**\n\n"
                     + _bullets(card_training_rows(config.get("training", {}), metrics)))
     history = metrics.get("history") or []
+    curves, kl = st.columns(2)
     if history:
-        st.plotly_chart(plots.training_curves(history), key="card-curves", config={"displaylogo": False})
+        curves.plotly_chart(plots.training_curves(history), key="card-curves", config={"displaylogo": False})
     if "kl_per_dim" in metrics:
-        st.plotly_chart(plots.kl_per_dimension(metrics["kl_per_dim"], metrics["mean_variance_per_dim"],
+        kl.plotly_chart(plots.kl_per_dimension(metrics["kl_per_dim"], metrics["mean_variance_per_dim"],
                                                metrics.get("active_unit_threshold", 0.01)),
                         key="card-kl", config={"displaylogo": False})
     st.caption(f"Reproduce: `{core.RETRAIN_COMMAND} --only {name}` (shipped recipes). "

@@ -11,6 +11,7 @@ from plotly.colors import qualitative
 
 DIGIT_COLORS = qualitative.T10  # 10 colours, index = digit
 MARK_COLOR = "#111111"
+ACTIVE_COLOR = "#4c78a8"  # active latent units in the KL-per-dimension chart
 FONT = dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=13)
 
 
@@ -122,7 +123,7 @@ def clickable_plane(codes: np.ndarray, labels: np.ndarray, grid: np.ndarray, tit
     return fig
 
 
-def training_curves(history: list[dict], height: int = 320) -> go.Figure:
+def training_curves(history: list[dict], height: int = 340) -> go.Figure:
     """Train and test loss per epoch (nats per input), from a metrics.json ``history``.
 
     history: [{"epoch": int, "train_loss": float, "test_loss": float, ...}, ...]
@@ -142,13 +143,13 @@ def training_curves(history: list[dict], height: int = 320) -> go.Figure:
 
 
 def kl_per_dimension(kl_per_dim: list[float], variances: list[float], threshold: float,
-                     height: int = 300) -> go.Figure:
+                     height: int = 340) -> go.Figure:
     """Bars of the mean KL(q(z_i|x) || N(0, 1)) per latent dimension, in nats; active units
     (Var_x(E_q[z_i]) > threshold) in colour, inactive ones grey."""
     active = [v > threshold for v in variances]
     fig = go.Figure(go.Bar(
         x=[f"z{i + 1}" for i in range(len(kl_per_dim))], y=kl_per_dim,
-        marker_color=[MARK_COLOR if a else "#c8c8c8" for a in active],
+        marker_color=[ACTIVE_COLOR if a else "#c8c8c8" for a in active],
         customdata=variances,
         hovertemplate="%{x}: KL %{y:.2f} nats<br>Var(E[z]) = %{customdata:.3f}<extra></extra>",
     ))

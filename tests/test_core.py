@@ -115,5 +115,5 @@ def test_training_curves_and_kl_chart():
     assert [t.name for t in fig.data] == ["train loss", "test loss"]
     assert list(fig.data[1].y) == [150, 149, 148]
     fig = plots.kl_per_dimension([2.0, 0.001, 1.5], [0.9, 0.0001, 0.5], threshold=0.01)
-    assert list(fig.data[0].marker.color) == [plots.MARK_COLOR, "#c8c8c8", plots.MARK_COLOR]
+    assert list(fig.data[0].marker.color) == [plots.ACTIVE_COLOR, "#c8c8c8", plots.ACTIVE_COLOR]
     assert "2 of 3 active" in fig.layout.title.text
