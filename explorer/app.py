@@ -42,8 +42,9 @@ with st.sidebar:
     st.divider()
     st.caption("Data: MNIST (Y. LeCun, C. Cortes, C. J. C. Burges), 10,000 test digits.")
 
-scatter, zplane, recon, interp, upload, card = st.tabs(
-    ["Latent scatter", "Click to decode", "Reconstructions", "Interpolation", "Upload a digit", "Model card"])
+scatter, zplane, recon, interp, upload, prior, toy, card = st.tabs(
+    ["Latent scatter", "Click to decode", "Reconstructions", "Interpolation", "Upload a digit",
+     "Prior sampling", "Toy demo", "Model card"])
 with scatter:
     panels.latent_scatter_panel(models, images, labels)
 with zplane:
@@ -54,5 +55,9 @@ with interp:
     panels.interpolation_panel(models, images, labels)
 with upload:
     panels.upload_panel(models, labels)
+with prior:
+    panels.prior_sampling_panel(models, labels)
+with toy:
+    panels.toy_panel()
 with card:
     panels.model_card_panel()

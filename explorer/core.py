@@ -234,3 +234,61 @@ def strip(images: np.ndarray, scale: int = 3, gap: int = 1) -> np.ndarray:
 def nearest_test_index(codes: np.ndarray, z: np.ndarray) -> int:
     """Index of the test digit whose latent code is closest (Euclidean) to z [d]."""
     return int(np.argmin(((codes - np.asarray(z)[None]) ** 2).sum(axis=1)))
+
+
+def prior_samples(n: int, latent_dim: int, seed: int) -> np.ndarray:
+    """n draws z ~ p(z) = N(0, I): float32 [n, latent_dim], the same for the same seed."""
+    generator = torch.Generator().manual_seed(int(seed))
+    return torch.randn(n, latent_dim, generator=generator).numpy()
+
+
+def image_grid(images: np.ndarray, columns: int, scale: int = 2, gap: int = 1) -> np.ndarray:
+    """Images float [M, H, W] in [0, 1] in rows of ``columns`` (the last row padded grey) as uint8.
+
+    returns: uint8 [rows * (H * scale) + gaps, columns * (W * scale) + gaps].
+    """
+    m, h, w = images.shape
+    rows = -(-m // columns)
+    padded = np.concatenate([images, np.full((rows * columns - m, h, w), 0.35, np.float32)])
+    lines = [strip(padded[r * columns : (r + 1) * columns], scale, gap) for r in range(rows)]
+    spacer = np.full((gap * scale, lines[0].shape[1]), round(0.35 * 255), np.uint8)
+    parts = []
+    for i, line in enumerate(lines):
+        if i:
+            parts.append(spacer)
+        parts.append(line)
+    return np.concatenate(parts, axis=0)
+
+
+@dataclass
+class ToyDemo:
+    """One toy model on the two-Gaussians test points.
+
+    codes: float32 [N] the 1-D latent of each point (posterior mean for the VAE)
+    reconstructions: float32 [N, 2] E[x | z = code]
+    generated: float32 [G, 2] draws x ~ p(x) = ∫ p(x|z) p(z) dz (VAE family only, else None)
+    """
+
+    codes: np.ndarray
+    reconstructions: np.ndarray
+    generated: np.ndarray | None
+
+
+@torch.inference_mode()
+def toy_demo(model: LatentModel, points: np.ndarray | torch.Tensor, n_generated: int = 2000,
+             seed: int = 0) -> ToyDemo:
+    """Encode and decode 2-D points with a 1-D-latent model; for a VAE also sample its p(x).
+
+    points: float [N, 2]. Raises ValueError unless the model maps 2-D points to a 1-D latent.
+    """
+    if model.config.data_shape != (2,) or model.latent_dim != 1:
+        raise ValueError(f"the toy demo needs a 2-D -> 1-D model, got {model.config.describe()}")
+    x = torch.as_tensor(np.asarray(points, dtype=np.float32))
+    codes = model.encode(x)
+    generated = None
+    if model.config.variational:
+        generator = torch.Generator().manual_seed(seed)
+        z = torch.randn(n_generated, 1, generator=generator)
+        generated = model.sample_x(z, generator=generator).numpy()
+    return ToyDemo(codes=codes[:, 0].numpy(), reconstructions=model.decode(codes).numpy(),
+                   generated=generated)

@@ -11,12 +11,14 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from train import CheckpointError
+from train import CheckpointError, load_checkpoint
+from train.data import toy_gaussians
 
 from . import core, plots
 from .preprocess import UploadError, to_mnist
 
 SHIPPED_MODELS = ("mnist-ae-2d", "mnist-vae-2d")
+TOY_MODELS = ("toy-ae-1d", "toy-vae-1d")
 PLANE_GRID = 110  # points per side of the invisible click grid
 IMAGE_SCALE = 8  # 28x28 -> 224x224 crisp pixels
 ROW_SCALE = 4  # smaller, for rows of reconstructions
@@ -274,7 +276,7 @@ def upload_panel(models: dict[str, core.ExplorerModel], labels: np.ndarray) -> N
 
 
 def model_card_panel(checkpoint_dir: Path | None = None) -> None:
-    """6. Model card: any checkpoint folder's config, test metrics and training curves (JSON only)."""
+    """8. Model card: any checkpoint folder's config, test metrics and training curves (JSON only)."""
     infos = core.list_checkpoints(checkpoint_dir or core.CHECKPOINT_DIR)
     if not infos:
         st.warning(f"No checkpoint folders found. Create them with `{core.RETRAIN_COMMAND}`.")
@@ -373,3 +375,64 @@ def card_training_rows(training: dict, metrics: dict) -> dict[str, str]:
 
 def _bullets(rows: dict[str, str]) -> str:
     return "\n".join(f"- {key}: {value}" for key, value in rows.items())
+
+
+def prior_sampling_panel(models: dict[str, core.ExplorerModel], labels: np.ndarray) -> None:
+    """6. Prior sampling: the same z ~ N(0, I) decoded by the VAE and by the AE."""
+    vae, ae = models.get("mnist-vae-2d"), models.get("mnist-ae-2d")
+    if vae is None or ae is None:
+        st.info("Prior sampling needs both mnist-vae-2d and mnist-ae-2d.")
+        return
+    st.caption("The VAE's KL term pulls its codes towards the prior p(z) = N(0, I), so random z from "
+               "the prior decode to digits. The AE was never asked to: many prior samples land where it "
+               "encoded nothing (its holes) and decode to blurs.")
+    seed_col, n_col = st.columns([1, 2])
+    seed = seed_col.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="prior-seed")
+    n = n_col.slider("Samples", min_value=8, max_value=48, value=24, step=8, key="prior-n")
+    z = core.prior_samples(n, 2, seed)
+    for column, m in zip(st.columns(2), (vae, ae), strict=True):
+        with column:
+            st.image(core.image_grid(core.decode(m.model, z), columns=8, scale=3),
+                     caption=f"z ~ N(0, I) decoded by the {m.label} ({m.name})")
+            fig = plots.latent_scatter(m.codes, labels, f"{m.label} codes of the test digits and the samples",
+                                       height=420)
+            fig.add_trace(plots.points_trace(z, "prior samples z"))
+            st.plotly_chart(fig, key=f"prior-plane-{m.name}", config={"displaylogo": False})
+
+
+@st.cache_resource(show_spinner="Loading the toy models…")
+def toy_models() -> tuple:
+    """(the toy-gaussians data, {name: (model, ToyDemo)}, {name: error}) for the toy checkpoints."""
+    data = toy_gaussians()
+    loaded, errors = {}, {}
+    for name in TOY_MODELS:
+        try:
+            model = load_checkpoint(core.CHECKPOINT_DIR / name)
+            loaded[name] = (model, core.toy_demo(model, data.test_x))
+        except (CheckpointError, ValueError) as e:
+            errors[name] = str(e)
+    return data, loaded, errors
+
+
+def toy_panel() -> None:
+    """7. Toy demo: two Gaussian clusters through a 1-D bottleneck, AE vs VAE."""
+    data, loaded, errors = toy_models()
+    for name, error in errors.items():
+        st.error(f"**Could not load `{name}`.** {error}\n\nCreate it with `{core.RETRAIN_COMMAND}`.",
+                 icon=":material/error:")
+    if not loaded:
+        return
+    st.caption("2-D points from two Gaussian clusters, squeezed through a 1-D latent z. The AE maps "
+               "every point onto one curve: its reconstructions collapse the clusters' spread. The VAE "
+               "also decodes to a curve, but its likelihood p(x|z) has a learned variance and its prior "
+               "covers the code range, so sampling z ~ N(0, 1) and then x ~ p(x|z) gives back both clusters.")
+    x, y = data.test_x.numpy(), data.test_y.numpy()
+    columns = st.columns(len(loaded))
+    for column, (name, (model, demo)) in zip(columns, loaded.items(), strict=True):
+        overlays = [] if demo.generated is None else [("samples x ~ p(x)", demo.generated, "#2ca02c")]
+        overlays.append(("reconstructions E[x|z]", demo.reconstructions, "#d62728"))
+        title = f"{'VAE' if model.config.variational else 'AE'} ({name})"
+        column.plotly_chart(plots.toy_plane(x, y, overlays, title), key=f"toy-{name}",
+                            config={"displaylogo": False})
+    st.plotly_chart(plots.toy_codes({name: demo.codes for name, (_, demo) in loaded.items()}, y),
+                    key="toy-codes", config={"displaylogo": False})

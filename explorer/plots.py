@@ -158,3 +158,53 @@ def kl_per_dimension(kl_per_dim: list[float], variances: list[float], threshold:
                                                                   gridcolor="#eeeeee"))
     fig.update_layout(**layout)
     return fig
+
+
+def points_trace(z: np.ndarray, name: str, color: str = MARK_COLOR, size: float = 7) -> go.Scattergl:
+    """Points z float [M, 2] as open circles (e.g. prior samples drawn over a latent scatter)."""
+    return go.Scattergl(x=z[:, 0], y=z[:, 1], mode="markers", name=name, showlegend=True,
+                        marker=dict(symbol="circle-open", size=size, color=color, line=dict(width=2)),
+                        hovertemplate=f"{name}<br>z = (%{{x:.2f}}, %{{y:.2f}})<extra></extra>")
+
+
+TOY_COLORS = ("#9ecae1", "#fdae6b")  # the two clusters, light
+
+
+def toy_plane(points: np.ndarray, labels: np.ndarray, overlays: list[tuple[str, np.ndarray, str]],
+              title: str, height: int = 420) -> go.Figure:
+    """The two-Gaussians data (float [N, 2], faint, by cluster) with overlays (name, [M, 2], colour)."""
+    fig = go.Figure([
+        go.Scattergl(x=points[labels == c, 0], y=points[labels == c, 1], mode="markers",
+                     name=f"data, cluster {'AB'[c]}", marker=dict(size=4, color=TOY_COLORS[c], opacity=0.6),
+                     hoverinfo="skip")
+        for c in (0, 1)
+    ])
+    for name, xy, color in overlays:
+        fig.add_trace(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", name=name,
+                                   marker=dict(size=4, color=color, opacity=0.8), hoverinfo="skip"))
+    layout = _base_layout(title, height)
+    layout["xaxis"].update(title="x₁", range=[-5, 5])
+    layout["yaxis"].update(title="x₂", range=[-5, 5])
+    layout.update(legend=dict(orientation="h", y=-0.18, x=0, itemsizing="constant"))
+    fig.update_layout(**layout)
+    return fig
+
+
+def toy_codes(codes: dict[str, np.ndarray], labels: np.ndarray, height: int = 260) -> go.Figure:
+    """Each model's 1-D codes (name -> float [N]) as a jittered strip per model, by cluster."""
+    rng = np.random.default_rng(0)
+    fig = go.Figure()
+    for row, z in enumerate(codes.values()):
+        jitter = row + rng.uniform(-0.3, 0.3, size=len(z))
+        for c in (0, 1):
+            sel = labels == c
+            fig.add_trace(go.Scattergl(x=z[sel], y=jitter[sel], mode="markers", showlegend=row == 0,
+                                       name=f"cluster {'AB'[c]}", legendgroup=str(c), hoverinfo="skip",
+                                       marker=dict(size=3, color=TOY_COLORS[c], opacity=0.7)))
+    layout = _base_layout("1-D codes z of the test points", height)
+    layout["xaxis"].update(title="z")
+    layout["yaxis"] = dict(tickvals=list(range(len(codes))), ticktext=list(codes), showgrid=False,
+                           zeroline=False)
+    layout.update(legend=dict(orientation="h", y=1.1, x=1, xanchor="right"))
+    fig.update_layout(**layout)
+    return fig

@@ -34,7 +34,8 @@ def test_page_renders_every_panel_without_exception(app):
     assert not app.exception
     assert not app.error
     assert [t.label for t in app.tabs] == ["Latent scatter", "Click to decode", "Reconstructions",
-                                           "Interpolation", "Upload a digit", "Model card"]
+                                           "Interpolation", "Upload a digit", "Prior sampling", "Toy demo",
+                                           "Model card"]
     sidebar = " ".join(m.value for m in app.sidebar.markdown)
     assert "mnist-ae-2d" in sidebar and "mnist-vae-2d" in sidebar and "nats" in sidebar
     assert app.text_input(key="recon-indices").value == "0, 1, 2, 3, 4"
@@ -102,7 +103,7 @@ def test_missing_checkpoint_names_the_folder_and_the_command(tmp_path, monkeypat
     assert not at.exception
     errors = " ".join(e.value for e in at.error)
     assert "mnist-vae-2d" in errors and "python -m train.retrain" in errors
-    assert len(at.tabs) == 6  # the AE alone still gets every panel
+    assert len(at.tabs) == 8  # the AE alone still gets every panel
 
 
 def test_random_digits_button_picks_new_indices(app):
@@ -151,3 +152,24 @@ def _card_only(folder: str) -> None:
     from explorer import panels
 
     panels.model_card_panel(Path(folder))
+
+
+def test_prior_sampling_decodes_the_same_z_with_both_models_and_the_seed_changes_it(app):
+    def grids(at):
+        return {img.captions[0]: img.proto.imgs[0].url for img in at.get("image")
+                if img.captions and "N(0, I) decoded by the" in img.captions[0]}
+
+    before = grids(app)
+    assert len(before) == 2 and any("VAE" in c for c in before) and any("AE (" in c for c in before)
+    app.number_input(key="prior-seed").set_value(7).run()
+    assert not app.exception
+    after = grids(app)
+    assert after.keys() == before.keys() and all(after[c] != before[c] for c in before)
+    assert {"prior-plane-mnist-vae-2d", "prior-plane-mnist-ae-2d"} <= chart_keys(app)
+
+
+def test_toy_demo_draws_both_toy_models(app):
+    assert not app.exception
+    assert {"toy-toy-ae-1d", "toy-toy-vae-1d", "toy-codes"} <= chart_keys(app)
+    specs = " ".join(c.proto.spec for c in app.get("plotly_chart"))
+    assert "AE (toy-ae-1d)" in specs and "VAE (toy-vae-1d)" in specs and "samples x ~ p(x)" in specs

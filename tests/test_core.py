@@ -117,3 +117,38 @@ def test_training_curves_and_kl_chart():
     fig = plots.kl_per_dimension([2.0, 0.001, 1.5], [0.9, 0.0001, 0.5], threshold=0.01)
     assert list(fig.data[0].marker.color) == [plots.ACTIVE_COLOR, "#c8c8c8", plots.ACTIVE_COLOR]
     assert "2 of 3 active" in fig.layout.title.text
+
+
+def test_prior_samples_are_seeded_standard_normal():
+    from explorer.core import prior_samples
+
+    z = prior_samples(20000, 2, seed=3)
+    assert z.shape == (20000, 2) and z.dtype == np.float32
+    np.testing.assert_allclose(z.mean(0), [0, 0], atol=0.03)
+    np.testing.assert_allclose(z.std(0), [1, 1], atol=0.03)
+    assert np.array_equal(prior_samples(5, 2, 3), prior_samples(5, 2, 3))
+    assert not np.array_equal(prior_samples(5, 2, 3), prior_samples(5, 2, 4))
+
+
+def test_image_grid_lays_out_rows_and_pads_the_last():
+    from explorer.core import image_grid
+
+    images = np.stack([np.full((28, 28), v, np.float32) for v in (0.0, 1.0, 0.5)])
+    grid = image_grid(images, columns=2, scale=2, gap=1)
+    assert grid.dtype == np.uint8 and grid.shape == (2 * 56 + 2, 2 * 56 + 2)
+    assert grid[0, 0] == 0 and grid[0, -1] == 255 and grid[-1, 0] == 128 and grid[-1, -1] == 89  # padding
+
+
+def test_toy_demo_encodes_decodes_and_samples_only_for_the_vae():
+    from explorer.core import toy_demo
+
+    torch.manual_seed(0)
+    points = np.random.default_rng(0).normal(size=(50, 2)).astype(np.float32)
+    config = dict(latent_dim=1, hidden_dims=(8,), data_shape=(2,), likelihood="gaussian-learned")
+    vae = build_model(ModelConfig(kind="vae", **config)).eval()
+    demo = toy_demo(vae, points, n_generated=30)
+    assert demo.codes.shape == (50,) and demo.reconstructions.shape == (50, 2)
+    assert demo.generated.shape == (30, 2)
+    assert toy_demo(build_model(ModelConfig(kind="ae", **config)).eval(), points).generated is None
+    with pytest.raises(ValueError, match="2-D -> 1-D"):
+        toy_demo(build_model(ModelConfig(kind="vae", latent_dim=2, hidden_dims=(8,))), points)

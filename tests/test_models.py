@@ -270,3 +270,17 @@ def test_gaussian_log_densities_match_torch_distributions():
 def test_invalid_config_is_refused(bad):
     with pytest.raises(ValueError):
         ModelConfig(**bad)
+
+
+@pytest.mark.parametrize("likelihood", LIKELIHOODS)
+def test_samples_of_p_x_given_z_average_to_its_mean(likelihood):
+    torch.manual_seed(8)
+    model = build_model(ModelConfig(kind="vae", latent_dim=2, hidden_dims=(8,), data_shape=(6,),
+                                    likelihood=likelihood, sigma=0.3)).eval()
+    z = torch.randn(3, 2).repeat_interleave(4000, dim=0)  # 3 latents, 4000 draws each
+    with torch.no_grad():
+        draws = model.sample_x(z, generator=torch.Generator().manual_seed(0)).view(3, 4000, 6)
+        mean = model.decode(z).view(3, 4000, 6)[:, 0]
+    torch.testing.assert_close(draws.mean(1), mean, atol=0.05, rtol=0)
+    if "bernoulli" in likelihood:
+        assert draws.min() >= 0 and draws.max() <= 1

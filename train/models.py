@@ -182,6 +182,10 @@ class Likelihood:
         """E[x|z], float [N, C, ...]."""
         raise NotImplementedError
 
+    def sample(self, out: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """One draw x ~ p(x|z) per input, float [N, C, ...]."""
+        raise NotImplementedError
+
 
 class Bernoulli(Likelihood):
     """Independent Bernoulli pixels with probabilities sigmoid(logits); the mean is sigmoid(logits)."""
@@ -192,6 +196,9 @@ class Bernoulli(Likelihood):
     def mean(self, out):
         return torch.sigmoid(out)
 
+    def sample(self, out, generator=None):
+        return torch.bernoulli(torch.sigmoid(out), generator=generator)
+
 
 class ContinuousBernoulli(Likelihood):
     """The continuous Bernoulli (Loaiza-Ganem & Cunningham 2019): a proper density on [0, 1]."""
@@ -201,6 +208,13 @@ class ContinuousBernoulli(Likelihood):
 
     def mean(self, out):
         return continuous_bernoulli_mean(out)
+
+    def sample(self, out, generator=None):
+        """Inverse CDF: x = log(1 + u (e^l - 1)) / l for u ~ U(0, 1) (x = u at l = 0)."""
+        u = torch.rand(out.shape, generator=generator, device=out.device, dtype=out.dtype)
+        small = out.abs() < 1e-4
+        safe = torch.where(small, torch.ones_like(out), out)
+        return torch.where(small, u, torch.log1p(u * torch.expm1(safe)) / safe).clamp(0.0, 1.0)
 
 
 class FixedGaussian(Likelihood):
@@ -217,6 +231,10 @@ class FixedGaussian(Likelihood):
 
     def mean(self, out):
         return out
+
+    def sample(self, out, generator=None):
+        noise = torch.randn(out.shape, generator=generator, device=out.device, dtype=out.dtype)
+        return out + math.exp(0.5 * self.logvar) * noise
 
 
 class LearnedGaussian(Likelihood):
@@ -239,6 +257,11 @@ class LearnedGaussian(Likelihood):
 
     def mean(self, out):
         return self.split(out)[0]
+
+    def sample(self, out, generator=None):
+        mean, logvar = self.split(out)
+        noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        return mean + torch.exp(0.5 * logvar) * noise
 
 
 def make_likelihood(config: ModelConfig) -> Likelihood:
@@ -387,6 +410,11 @@ class LatentModel(nn.Module):
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """z: float32 [N, d] -> E[x|z] float32 [N, *data_shape] (in [0, 1] for Bernoulli likelihoods)."""
         return self.likelihood.mean(self.decoder(z, self.condition(y, z.shape[0])))
+
+    def sample_x(self, z: torch.Tensor, y: torch.Tensor | None = None,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        """z: float32 [N, d] -> one draw x ~ p(x|z) each, float32 [N, *data_shape]."""
+        return self.likelihood.sample(self.decoder(z, self.condition(y, z.shape[0])), generator)
 
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """x: float32 [N, *data_shape] -> decode(encode(x)), the same shape."""
