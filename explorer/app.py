@@ -42,8 +42,8 @@ with st.sidebar:
     st.divider()
     st.caption("Data: MNIST (Y. LeCun, C. Cortes, C. J. C. Burges), 10,000 test digits.")
 
-scatter, zplane, recon, interp, upload, prior, toy, card = st.tabs(
-    ["Latent scatter", "Click to decode", "Reconstructions", "Interpolation", "Upload a digit",
+scatter, zplane, recon, interp, upload, denoise, prior, toy, card = st.tabs(
+    ["Latent scatter", "Click to decode", "Reconstructions", "Interpolation", "Upload a digit", "Denoising",
      "Prior sampling", "Toy demo", "Model card"])
 with scatter:
     panels.latent_scatter_panel(models, images, labels)
@@ -55,6 +55,8 @@ with interp:
     panels.interpolation_panel(models, images, labels)
 with upload:
     panels.upload_panel(models, labels)
+with denoise:
+    panels.denoising_panel(models, images, labels)
 with prior:
     panels.prior_sampling_panel(models, labels)
 with toy:

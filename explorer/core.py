@@ -18,6 +18,7 @@ import torch
 
 from train import CheckpointError, LatentModel, ModelConfig, load_checkpoint, read_config, read_metrics
 from train.data import read_idx, to_unit_interval
+from train.models import corrupt
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINT_DIR = REPO_ROOT / "checkpoints"
@@ -51,7 +52,9 @@ class ExplorerModel:
     @property
     def label(self) -> str:
         """Short display name, e.g. "VAE"."""
-        return {"ae": "AE", "vae": "VAE"}.get(self.kind, self.kind)
+        if self.kind == "vae" and self.model.config.beta != 1:
+            return f"β-VAE (β = {self.model.config.beta:g})"
+        return {"ae": "AE", "dae": "DAE", "vae": "VAE", "cvae": "CVAE"}.get(self.kind, self.kind)
 
 
 @dataclass(frozen=True)
@@ -165,17 +168,29 @@ def encode(model: LatentModel, images: np.ndarray | torch.Tensor) -> np.ndarray:
 
 
 @torch.inference_mode()
-def reconstruct(model: LatentModel, images: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+def reconstruct(model: LatentModel, images: np.ndarray | torch.Tensor,
+                targets: np.ndarray | torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Reconstruct images through the latent location (posterior mean for a VAE) and score them.
 
-    images: float [M, 28, 28] or [M, 1, 28, 28] in [0, 1].
+    images: float [M, 28, 28] or [M, 1, 28, 28] in [0, 1]; targets: what the reconstructions are
+    scored against, same shape (default: the images; e.g. the clean digits when denoising).
     returns: (reconstructions float32 [M, 28, 28], the mean of p(x|z), clipped to [0, 1],
-              nll float32 [M]: -log p(x | z = encode(x)) summed over pixels, in nats).
+              nll float32 [M]: -log p(targets | z = encode(images)) summed over pixels, in nats).
     """
     x = _as_batch(images)
     out = model.decoder(model.encode(x))
     mean = model.likelihood.mean(out).clamp(0.0, 1.0)
-    return mean[:, 0].numpy(), model.likelihood.nll(out, x).numpy()
+    return mean[:, 0].numpy(), model.likelihood.nll(out, x if targets is None else _as_batch(targets)).numpy()
+
+
+@torch.inference_mode()
+def corrupt_image(image: np.ndarray | torch.Tensor, noise: str, level: float, seed: int = 0) -> np.ndarray:
+    """A corrupted copy of one image float [28, 28] (or [1, 28, 28]) in [0, 1], as float32 [28, 28].
+
+    noise: "mask" (each pixel set to 0 with probability level) or "gaussian" (std level, clipped).
+    """
+    generator = torch.Generator().manual_seed(int(seed))
+    return corrupt(_as_batch(image), noise, level, generator)[0, 0].numpy()
 
 
 def interpolate(z_start: np.ndarray, z_end: np.ndarray, steps: int) -> np.ndarray:

@@ -19,6 +19,7 @@ from .preprocess import UploadError, to_mnist
 
 SHIPPED_MODELS = ("mnist-ae-2d", "mnist-vae-2d")
 TOY_MODELS = ("toy-ae-1d", "toy-vae-1d")
+DAE_MODEL = "mnist-dae-2d"
 PLANE_GRID = 110  # points per side of the invisible click grid
 IMAGE_SCALE = 8  # 28x28 -> 224x224 crisp pixels
 ROW_SCALE = 4  # smaller, for rows of reconstructions
@@ -436,3 +437,39 @@ def toy_panel() -> None:
                             config={"displaylogo": False})
     st.plotly_chart(plots.toy_codes({name: demo.codes for name, (_, demo) in loaded.items()}, y),
                     key="toy-codes", config={"displaylogo": False})
+
+
+def denoising_panel(models: dict[str, core.ExplorerModel], images, labels: np.ndarray) -> None:
+    """Denoising: a corrupted test digit through the DAE, the AE and the VAE, scored on the clean one."""
+    folder = core.CHECKPOINT_DIR / DAE_MODEL
+    try:
+        dae = explorer_model(str(folder))
+    except CheckpointError as e:
+        st.error(f"**Could not load the checkpoint `{folder}`.** {e}\n\nCreate it with "
+                 f"`{core.RETRAIN_COMMAND}`.", icon=":material/error:")
+        return
+    trained = f"{dae.model.config.noise} noise at level {dae.model.config.noise_level:g}"
+    st.caption(f"The DAE was trained to reconstruct clean digits from corrupted ones ({trained}); the AE "
+               "and the VAE only ever saw clean digits. Each reconstruction is scored against the *clean* "
+               "digit: −log p(x_clean | z = encode(x_noisy)), in nats.")
+    index_col, noise_col, level_col = st.columns(3)
+    index = int(index_col.number_input("Test digit", min_value=0, max_value=len(labels) - 1, value=7,
+                                       step=1, key="denoise-index"))
+    names = {"mask": "masking (pixels set to 0)", "gaussian": "additive Gaussian"}
+    noise = noise_col.radio("Noise", list(names), horizontal=True, key="denoise-noise", format_func=names.get)
+    level = level_col.slider("Noise level (masked fraction, or std)", min_value=0.0, max_value=0.9,
+                             value=float(dae.model.config.noise_level), step=0.05, key="denoise-level")
+    clean = np.asarray(images[index, 0])
+    noisy = core.corrupt_image(clean, noise, level, seed=index)
+    columns = st.columns(5)
+    with columns[0]:
+        image(clean, caption=f"#{index}: a {labels[index]}", scale=ROW_SCALE * 2)
+    with columns[1]:
+        image(noisy, caption=f"{noise} {level:g}", scale=ROW_SCALE * 2)
+    others = [models.get("mnist-ae-2d"), models.get("mnist-vae-2d")]
+    for column, m in zip(columns[2:], [dae, *others], strict=True):
+        if m is None:
+            continue
+        recon, nll = core.reconstruct(m.model, noisy[None], clean[None])
+        with column:
+            image(recon[0], caption=f"{m.label}: {nll[0]:.1f} nats", scale=ROW_SCALE * 2)

@@ -34,15 +34,16 @@ def test_page_renders_every_panel_without_exception(app):
     assert not app.exception
     assert not app.error
     assert [t.label for t in app.tabs] == ["Latent scatter", "Click to decode", "Reconstructions",
-                                           "Interpolation", "Upload a digit", "Prior sampling", "Toy demo",
-                                           "Model card"]
+                                           "Interpolation", "Upload a digit", "Denoising", "Prior sampling",
+                                           "Toy demo", "Model card"]
     sidebar = " ".join(m.value for m in app.sidebar.markdown)
     assert "mnist-ae-2d" in sidebar and "mnist-vae-2d" in sidebar and "nats" in sidebar
     assert app.text_input(key="recon-indices").value == "0, 1, 2, 3, 4"
     # Reconstructions: 5 rows of original | AE | VAE, each with its BCE in nats.
     captions = image_captions(app)
-    assert sum(c.startswith("AE: ") and c.endswith(" nats") for c in captions) == 5
-    assert sum(c.startswith("VAE: ") and c.endswith(" nats") for c in captions) == 5
+    # Five reconstruction rows, plus the denoising row.
+    assert sum(c.startswith("AE: ") and c.endswith(" nats") for c in captions) == 5 + 1
+    assert sum(c.startswith("VAE: ") and c.endswith(" nats") for c in captions) == 5 + 1
     assert "#0: a 7" in captions
     charts = chart_keys(app)
     assert {"scatter-mnist-ae-2d", "scatter-mnist-vae-2d", "zplane-mnist-vae-2d",
@@ -72,8 +73,8 @@ def test_uploaded_png_is_processed(app):
     captions = image_captions(app)
     assert "your upload" in captions and "as MNIST input (inverted)" in captions
     # Both models reconstructed it and its location is marked on both planes.
-    assert sum(c.startswith("AE: ") for c in captions) == 6  # 5 reconstruction rows + the upload
-    assert sum(c.startswith("VAE: ") for c in captions) == 6
+    assert sum(c.startswith("AE: ") for c in captions) == 7  # 5 reconstruction rows, denoising, the upload
+    assert sum(c.startswith("VAE: ") for c in captions) == 7
     assert {"upload-plot-mnist-ae-2d", "upload-plot-mnist-vae-2d"} <= chart_keys(app)
 
 
@@ -103,7 +104,7 @@ def test_missing_checkpoint_names_the_folder_and_the_command(tmp_path, monkeypat
     assert not at.exception
     errors = " ".join(e.value for e in at.error)
     assert "mnist-vae-2d" in errors and "python -m train.retrain" in errors
-    assert len(at.tabs) == 8  # the AE alone still gets every panel
+    assert len(at.tabs) == 9  # the AE alone still gets every panel
 
 
 def test_random_digits_button_picks_new_indices(app):
@@ -173,3 +174,25 @@ def test_toy_demo_draws_both_toy_models(app):
     assert {"toy-toy-ae-1d", "toy-toy-vae-1d", "toy-codes"} <= chart_keys(app)
     specs = " ".join(c.proto.spec for c in app.get("plotly_chart"))
     assert "AE (toy-ae-1d)" in specs and "VAE (toy-vae-1d)" in specs and "samples x ~ p(x)" in specs
+
+
+def denoising_scores(at: AppTest) -> dict[str, float]:
+    """{model label: nats} from the denoising row's captions, e.g. "DAE: 123.8 nats"."""
+    scores = {}
+    for caption in image_captions(at):
+        label, _, rest = caption.partition(": ")
+        if label in ("DAE", "AE", "VAE") and rest.endswith(" nats"):
+            scores[label] = float(rest.removesuffix(" nats"))
+    return scores
+
+
+def test_denoising_the_dae_beats_the_ae_on_its_own_kind_of_noise(app):
+    assert not app.exception
+    scores = denoising_scores(app)  # default: masking at the DAE's training level (0.3)
+    assert set(scores) == {"DAE", "AE", "VAE"} and scores["DAE"] < scores["AE"]
+    app.slider(key="denoise-level").set_value(0.0).run()
+    clean = denoising_scores(app)
+    assert clean["AE"] < scores["AE"]  # no noise: the AE's own reconstruction of the clean digit
+    app.radio(key="denoise-noise").set_value("gaussian").run()
+    app.slider(key="denoise-level").set_value(0.5).run()
+    assert not app.exception and "gaussian 0.5" in image_captions(app)

@@ -152,3 +152,19 @@ def test_toy_demo_encodes_decodes_and_samples_only_for_the_vae():
     assert toy_demo(build_model(ModelConfig(kind="ae", **config)).eval(), points).generated is None
     with pytest.raises(ValueError, match="2-D -> 1-D"):
         toy_demo(build_model(ModelConfig(kind="vae", latent_dim=2, hidden_dims=(8,))), points)
+
+
+def test_corrupt_image_masks_or_adds_clipped_noise():
+    from train.models import corrupt
+
+    clean = np.full((28, 28), 0.8, np.float32)
+    masked = core.corrupt_image(clean, "mask", 0.3, seed=1)
+    assert masked.shape == (28, 28) and abs((masked == 0).mean() - 0.3) < 0.06
+    assert np.array_equal(masked, core.corrupt_image(clean, "mask", 0.3, seed=1))
+    noisy = core.corrupt_image(clean, "gaussian", 0.5, seed=1)
+    assert noisy.min() >= 0 and noisy.max() <= 1 and not np.array_equal(noisy, clean)
+    assert np.array_equal(core.corrupt_image(clean, "gaussian", 0.0), clean)
+    with pytest.raises(ValueError, match="unknown noise"):
+        corrupt(torch.zeros(1, 4), "salt", 0.1)
+    with pytest.raises(ValueError, match="out of range"):
+        corrupt(torch.zeros(1, 4), "mask", 1.0)

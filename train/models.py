@@ -448,6 +448,22 @@ class AutoEncoder(LatentModel):
         return LossTerms(loss=recon, recon=recon)
 
 
+def corrupt(x: torch.Tensor, noise: str, level: float, generator: torch.Generator | None = None,
+            clip: bool = True) -> torch.Tensor:
+    """A corrupted copy of x float [N, ...]: the DAE's training noise (Vincent et al. 2008).
+
+    noise "mask": each value set to 0 with probability ``level`` (in [0, 1)); "gaussian":
+    x + level * eps, eps ~ N(0, 1), clipped to [0, 1] if ``clip``. Raises ValueError otherwise.
+    """
+    if noise == "mask" and 0 <= level < 1:
+        keep = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) >= level
+        return x * keep
+    if noise == "gaussian" and level >= 0:
+        noisy = x + level * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        return noisy.clamp(0.0, 1.0) if clip else noisy
+    raise ValueError(f"unknown noise {noise!r} or level {level} out of range (mask: [0, 1); gaussian: >= 0)")
+
+
 class DenoisingAutoEncoder(AutoEncoder):
     """Denoising AE (Vincent et al. 2008): in training mode, encodes a corrupted copy of x and is
     scored on reconstructing the clean x. In eval mode it behaves like the AE (clean inputs)."""
@@ -458,12 +474,8 @@ class DenoisingAutoEncoder(AutoEncoder):
         mask: each value set to 0 with probability noise_level; gaussian: x + noise_level * eps,
         clipped to [0, 1] for images (data_shape of 3 dims). returns: float, the shape of x.
         """
-        level = self.config.noise_level
-        if self.config.noise == "mask":
-            keep = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) >= level
-            return x * keep
-        noisy = x + level * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        return noisy.clamp(0.0, 1.0) if len(self.config.data_shape) == 3 else noisy
+        return corrupt(x, self.config.noise, self.config.noise_level, generator,
+                       clip=len(self.config.data_shape) == 3)
 
     def objective(self, x, y=None, n_samples=1):
         """-log p(x | z = encoder(corrupt(x))) in training mode, -log p(x | encoder(x)) in eval mode."""
