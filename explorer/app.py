@@ -42,9 +42,9 @@ with st.sidebar:
     st.divider()
     st.caption("Data: MNIST (Y. LeCun, C. Cortes, C. J. C. Burges), 10,000 test digits.")
 
-scatter, zplane, recon, interp, upload, denoise, prior, toy, card = st.tabs(
+scatter, zplane, recon, interp, upload, denoise, prior, conditional, toy, card = st.tabs(
     ["Latent scatter", "Click to decode", "Reconstructions", "Interpolation", "Upload a digit", "Denoising",
-     "Prior sampling", "Toy demo", "Model card"])
+     "Prior sampling", "Conditional generation", "Toy demo", "Model card"])
 with scatter:
     panels.latent_scatter_panel(models, images, labels)
 with zplane:
@@ -59,6 +59,8 @@ with denoise:
     panels.denoising_panel(models, images, labels)
 with prior:
     panels.prior_sampling_panel(models, labels)
+with conditional:
+    panels.conditional_panel(images, labels)
 with toy:
     panels.toy_panel()
 with card:

@@ -307,3 +307,34 @@ def toy_demo(model: LatentModel, points: np.ndarray | torch.Tensor, n_generated:
         generated = model.sample_x(z, generator=generator).numpy()
     return ToyDemo(codes=codes[:, 0].numpy(), reconstructions=model.decode(codes).numpy(),
                    generated=generated)
+
+
+def prior_quantile_grid(n: int, latent_dim: int = 2, low: float = 0.05, high: float = 0.95) -> np.ndarray:
+    """An n x n grid of 2-D latents spaced by quantiles of the prior N(0, 1) per axis (AEVB, Fig. 4):
+    z_i = Phi^-1(p_i) for p_i evenly spaced in [low, high]. Rows run from high z2 (top) to low.
+
+    returns: float32 [n * n, 2], x varying fastest. Raises ValueError unless latent_dim == 2.
+    """
+    if latent_dim != 2:
+        raise ValueError(f"a 2-D grid of latents needs latent_dim 2, got {latent_dim}")
+    p = torch.linspace(low, high, n, dtype=torch.float64)
+    q = torch.distributions.Normal(0.0, 1.0).icdf(p).float().numpy()
+    xs, ys = np.meshgrid(q, q[::-1])
+    return np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float32)
+
+
+@torch.inference_mode()
+def decode_with_labels(model: LatentModel, z: np.ndarray, labels: np.ndarray | list[int]) -> np.ndarray:
+    """Decode latents with one class label each (conditional models; others ignore the labels).
+
+    z: float [M, d]; labels: int [M]. returns: float32 [M, 28, 28], the mean of p(x|z, y) in [0, 1].
+    """
+    z = torch.as_tensor(np.asarray(z, dtype=np.float32))
+    y = torch.as_tensor(np.asarray(labels, dtype=np.int64))
+    return model.decode(z, y)[:, 0].clamp(0.0, 1.0).numpy()
+
+
+@torch.inference_mode()
+def style_of(model: LatentModel, image: np.ndarray | torch.Tensor, label: int) -> np.ndarray:
+    """The CVAE's style code of one digit: the posterior mean of q(z | x, y). returns float32 [d]."""
+    return model.encode(_as_batch(image), torch.tensor([int(label)]))[0].numpy()

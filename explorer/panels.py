@@ -473,3 +473,42 @@ def denoising_panel(models: dict[str, core.ExplorerModel], images, labels: np.nd
         recon, nll = core.reconstruct(m.model, noisy[None], clean[None])
         with column:
             image(recon[0], caption=f"{m.label}: {nll[0]:.1f} nats", scale=ROW_SCALE * 2)
+
+
+CVAE_MODEL = "mnist-cvae-2d"
+
+
+def conditional_panel(images, labels: np.ndarray) -> None:
+    """Conditional generation (CVAE): one style z, every class; one class, a plane of styles."""
+    folder = core.CHECKPOINT_DIR / CVAE_MODEL
+    try:
+        cvae = explorer_model_conditional(str(folder))
+    except CheckpointError as e:
+        st.error(f"**Could not load the checkpoint `{folder}`.** {e}\n\nCreate it with "
+                 f"`{core.RETRAIN_COMMAND}`.", icon=":material/error:")
+        return
+    st.caption("The conditional VAE is given the digit's class y, so its 2-D latent z only has to carry "
+               "the *style*: slant, stroke width, size. Encode one digit with its own class, then decode "
+               "its z with every class; or fix a class and walk the style plane.")
+    left, right = st.columns(2)
+    with left:
+        index = int(st.number_input("Style of test digit", min_value=0, max_value=len(labels) - 1,
+                                    value=0, step=1, key="cvae-index"))
+        z = core.style_of(cvae, images[index], int(labels[index]))
+        image(np.asarray(images[index, 0]), caption=f"#{index}: a {labels[index]}, style z = "
+              f"({z[0]:.2f}, {z[1]:.2f})", scale=ROW_SCALE * 2)
+        ten = core.decode_with_labels(cvae, np.repeat(z[None], 10, axis=0), list(range(10)))
+        st.image(core.strip(ten, scale=3), caption=f"classes 0–9 decoded in the style of #{index}")
+    with right:
+        digit = st.radio("Class", list(range(10)), horizontal=True, index=3, key="cvae-class")
+        n = 12
+        grid = core.prior_quantile_grid(n)
+        plane_images = core.decode_with_labels(cvae, grid, [digit] * len(grid))
+        st.image(core.image_grid(plane_images, columns=n, scale=2),
+                 caption=f"class {digit} across the style plane: z on prior quantiles 5 %…95 % per axis")
+
+
+@st.cache_resource(show_spinner="Loading the conditional VAE…")
+def explorer_model_conditional(folder: str):
+    """The CVAE in ``folder`` (a plain model: its codes need labels, so no test-set encoding)."""
+    return load_checkpoint(folder)

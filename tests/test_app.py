@@ -35,7 +35,7 @@ def test_page_renders_every_panel_without_exception(app):
     assert not app.error
     assert [t.label for t in app.tabs] == ["Latent scatter", "Click to decode", "Reconstructions",
                                            "Interpolation", "Upload a digit", "Denoising", "Prior sampling",
-                                           "Toy demo", "Model card"]
+                                           "Conditional generation", "Toy demo", "Model card"]
     sidebar = " ".join(m.value for m in app.sidebar.markdown)
     assert "mnist-ae-2d" in sidebar and "mnist-vae-2d" in sidebar and "nats" in sidebar
     assert app.text_input(key="recon-indices").value == "0, 1, 2, 3, 4"
@@ -104,7 +104,7 @@ def test_missing_checkpoint_names_the_folder_and_the_command(tmp_path, monkeypat
     assert not at.exception
     errors = " ".join(e.value for e in at.error)
     assert "mnist-vae-2d" in errors and "python -m train.retrain" in errors
-    assert len(at.tabs) == 9  # the AE alone still gets every panel
+    assert len(at.tabs) == 10  # the AE alone still gets every panel
 
 
 def test_random_digits_button_picks_new_indices(app):
@@ -196,3 +196,19 @@ def test_denoising_the_dae_beats_the_ae_on_its_own_kind_of_noise(app):
     app.radio(key="denoise-noise").set_value("gaussian").run()
     app.slider(key="denoise-level").set_value(0.5).run()
     assert not app.exception and "gaussian 0.5" in image_captions(app)
+
+
+def test_conditional_generation_decodes_every_class_and_a_style_plane(app):
+    def shown(at):
+        return {img.captions[0]: img.proto.imgs[0].url for img in at.get("image") if img.captions}
+
+    before = shown(app)
+    assert "classes 0–9 decoded in the style of #0" in before
+    plane = next(c for c in before if c.startswith("class 3 across the style plane"))
+    app.radio(key="cvae-class").set_value(8).run()
+    assert not app.exception
+    after = shown(app)
+    assert plane not in after and any(c.startswith("class 8 across the style plane") for c in after)
+    app.number_input(key="cvae-index").set_value(1).run()
+    strip = shown(app)["classes 0–9 decoded in the style of #1"]
+    assert strip != before["classes 0–9 decoded in the style of #0"]

@@ -168,3 +168,21 @@ def test_corrupt_image_masks_or_adds_clipped_noise():
         corrupt(torch.zeros(1, 4), "salt", 0.1)
     with pytest.raises(ValueError, match="out of range"):
         corrupt(torch.zeros(1, 4), "mask", 1.0)
+
+
+def test_prior_quantile_grid_follows_the_normal_quantiles():
+    grid = core.prior_quantile_grid(3)
+    assert grid.shape == (9, 2)
+    np.testing.assert_allclose(grid[:3, 0], [-1.6449, 0.0, 1.6449], atol=1e-4)  # x varies fastest
+    np.testing.assert_allclose(grid[::3, 1], [1.6449, 0.0, -1.6449], atol=1e-4)  # top row first
+    with pytest.raises(ValueError, match="latent_dim 2"):
+        core.prior_quantile_grid(3, latent_dim=16)
+
+
+def test_cvae_helpers_decode_with_labels_and_encode_a_style():
+    torch.manual_seed(0)
+    cvae = build_model(ModelConfig(kind="cvae", latent_dim=2, hidden_dims=(16,))).eval()
+    images = core.decode_with_labels(cvae, np.zeros((10, 2)), list(range(10)))
+    assert images.shape == (10, 28, 28) and not np.allclose(images[0], images[1])
+    z = core.style_of(cvae, np.random.default_rng(0).random((28, 28)), 4)
+    assert z.shape == (2,) and z.dtype == np.float32
