@@ -42,26 +42,22 @@ with st.sidebar:
     st.divider()
     st.caption("Data: MNIST (Y. LeCun, C. Cortes, C. J. C. Burges), 10,000 test digits.")
 
-scatter, zplane, recon, interp, upload, denoise, prior, conditional, toy, card = st.tabs(
-    ["Latent scatter", "Click to decode", "Reconstructions", "Interpolation", "Upload a digit", "Denoising",
-     "Prior sampling", "Conditional generation", "Toy demo", "Model card"])
-with scatter:
-    panels.latent_scatter_panel(models, images, labels)
-with zplane:
-    panels.zplane_panel(models, labels)
-with recon:
-    panels.reconstructions_panel(models, images, labels)
-with interp:
-    panels.interpolation_panel(models, images, labels)
-with upload:
-    panels.upload_panel(models, labels)
-with denoise:
-    panels.denoising_panel(models, images, labels)
-with prior:
-    panels.prior_sampling_panel(models, labels)
-with conditional:
-    panels.conditional_panel(images, labels)
-with toy:
-    panels.toy_panel()
-with card:
-    panels.model_card_panel()
+# Lazy tabs: only the open tab's panel runs (each switch reruns the script). This keeps reruns fast
+# and the browser under its limit of live WebGL contexts (about 16), which the scatters use.
+PANELS = {
+    "Latent scatter": lambda: panels.latent_scatter_panel(models, images, labels),
+    "Click to decode": lambda: panels.zplane_panel(models, labels),
+    "Reconstructions": lambda: panels.reconstructions_panel(models, images, labels),
+    "Interpolation": lambda: panels.interpolation_panel(models, images, labels),
+    "Upload a digit": lambda: panels.upload_panel(models, labels),
+    "Denoising": lambda: panels.denoising_panel(models, images, labels),
+    "Prior sampling": lambda: panels.prior_sampling_panel(models, labels),
+    "Conditional generation": lambda: panels.conditional_panel(images, labels),
+    "16-D latents": lambda: panels.high_dim_panel(images, labels),
+    "Toy demo": panels.toy_panel,
+    "Model card": panels.model_card_panel,
+}
+for tab, draw in zip(st.tabs(list(PANELS), key="tab", on_change="rerun"), PANELS.values(), strict=True):
+    if tab.open:
+        with tab:
+            draw()

@@ -338,3 +338,33 @@ def decode_with_labels(model: LatentModel, z: np.ndarray, labels: np.ndarray | l
 def style_of(model: LatentModel, image: np.ndarray | torch.Tensor, label: int) -> np.ndarray:
     """The CVAE's style code of one digit: the posterior mean of q(z | x, y). returns float32 [d]."""
     return model.encode(_as_batch(image), torch.tensor([int(label)]))[0].numpy()
+
+
+@dataclass
+class Projection:
+    """A linear 2-D projection of latent codes by principal component analysis.
+
+    points: float32 [N, 2] the codes projected on the first two principal components
+    components: float32 [2, d] unit directions; mean: float32 [d]; explained: [2] variance fractions
+    """
+
+    points: np.ndarray
+    components: np.ndarray
+    mean: np.ndarray
+    explained: np.ndarray
+
+
+def pca_2d(codes: np.ndarray) -> Projection:
+    """Project codes float [N, d] (d >= 2) onto their first two principal components (SVD of the
+    centred codes). Component signs are fixed so each has a positive largest entry.
+    Raises ValueError for fewer than 2 dimensions or points."""
+    codes = np.asarray(codes, dtype=np.float64)
+    if codes.ndim != 2 or codes.shape[1] < 2 or codes.shape[0] < 2:
+        raise ValueError(f"PCA needs codes [N >= 2, d >= 2], got {codes.shape}")
+    mean = codes.mean(axis=0)
+    _, singular, vt = np.linalg.svd(codes - mean, full_matrices=False)
+    components = vt[:2] * np.sign(vt[:2, np.abs(vt[:2]).argmax(axis=1)].diagonal())[:, None]
+    variance = singular**2
+    return Projection(points=((codes - mean) @ components.T).astype(np.float32),
+                      components=components.astype(np.float32), mean=mean.astype(np.float32),
+                      explained=(variance[:2] / variance.sum()).astype(np.float32))

@@ -512,3 +512,60 @@ def conditional_panel(images, labels: np.ndarray) -> None:
 def explorer_model_conditional(folder: str):
     """The CVAE in ``folder`` (a plain model: its codes need labels, so no test-set encoding)."""
     return load_checkpoint(folder)
+
+
+HIGH_DIM_MODEL = "mnist-vae-16d"
+
+
+@st.cache_resource
+def projection(folder: str) -> core.Projection:
+    """PCA of the test-set codes of the model in ``folder`` (computed once per server)."""
+    return core.pca_2d(explorer_model(folder).codes)
+
+
+def high_dim_panel(images, labels: np.ndarray) -> None:
+    """Higher-dimensional latents: PCA scatter, one slider per dimension, KL per dimension."""
+    folder = core.CHECKPOINT_DIR / HIGH_DIM_MODEL
+    try:
+        m = explorer_model(str(folder))
+    except CheckpointError as e:
+        st.error(f"**Could not load the checkpoint `{folder}`.** {e}\n\nCreate it with "
+                 f"`{core.RETRAIN_COMMAND}`.", icon=":material/error:")
+        return
+    d = m.model.latent_dim
+    variances = m.metrics.get("mean_variance_per_dim") or m.codes.var(axis=0).tolist()
+    threshold = m.metrics.get("active_unit_threshold", 0.01)
+    active = [v > threshold for v in variances]
+    st.caption(f"`{m.name}` has a {d}-D latent. The scatter shows its test-set codes projected on their "
+               f"first two principal components; the sliders move one latent dimension at a time around "
+               f"a chosen digit (a traversal). {sum(active)} of {d} dimensions are active "
+               f"(Var_x(E[z_i]) > {threshold}); moving an inactive one changes almost nothing.")
+    proj = projection(str(folder))
+    left, right = st.columns([3, 2])
+    with left:
+        title = (f"PCA of the {d}-D codes: PC1 {proj.explained[0]:.0%}, PC2 {proj.explained[1]:.0%} "
+                 "of the variance")
+        fig = plots.latent_scatter(proj.points, labels, title, height=480)
+        fig.update_layout(xaxis_title="PC1", yaxis_title="PC2")
+        st.plotly_chart(fig, key="hd-pca", config={"displaylogo": False})
+        if "kl_per_dim" in m.metrics:
+            st.plotly_chart(plots.kl_per_dimension(m.metrics["kl_per_dim"], variances, threshold),
+                            key="hd-kl", config={"displaylogo": False})
+    with right:
+        index = int(st.number_input("Traverse around test digit", min_value=0, max_value=len(labels) - 1,
+                                    value=0, step=1, key="hd-index"))
+        base = m.codes[index]
+        sliders = st.columns(4)
+        z = np.array([
+            sliders[i % 4].slider(f"z{i + 1}" + ("" if active[i] else " (inactive)"), min_value=-4.0,
+                                  max_value=4.0, value=float(np.clip(base[i], -4, 4)), step=0.1,
+                                  key=f"hd-{index}-z{i}")
+            for i in range(d)
+        ], dtype=np.float32)
+        pair = st.columns(2)
+        with pair[0]:
+            image(np.asarray(images[index, 0]), caption=f"#{index}: a {labels[index]}", scale=ROW_SCALE * 2)
+        with pair[1]:
+            moved = int(np.sum(~np.isclose(z, np.clip(base, -4, 4), atol=0.05)))
+            image(core.decode(m.model, z), caption=f"decoded z ({moved} of {d} dimensions moved)",
+                  scale=ROW_SCALE * 2)

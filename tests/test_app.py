@@ -30,24 +30,42 @@ def digit_png() -> bytes:
     return buffer.getvalue()
 
 
-def test_page_renders_every_panel_without_exception(app):
-    assert not app.exception
-    assert not app.error
-    assert [t.label for t in app.tabs] == ["Latent scatter", "Click to decode", "Reconstructions",
-                                           "Interpolation", "Upload a digit", "Denoising", "Prior sampling",
-                                           "Conditional generation", "Toy demo", "Model card"]
+TABS = ["Latent scatter", "Click to decode", "Reconstructions", "Interpolation", "Upload a digit",
+        "Denoising", "Prior sampling", "Conditional generation", "16-D latents", "Toy demo", "Model card"]
+
+
+def open_tab(at: AppTest, name: str) -> AppTest:
+    """Select a tab and rerun: the tabs are lazy, only the open one's panel runs."""
+    at.session_state["tab"] = name
+    return at.run()
+
+
+def test_every_tab_renders_without_exception_and_only_the_open_one_runs(app):
+    assert not app.exception and not app.error
+    assert [t.label for t in app.tabs] == TABS
     sidebar = " ".join(m.value for m in app.sidebar.markdown)
     assert "mnist-ae-2d" in sidebar and "mnist-vae-2d" in sidebar and "nats" in sidebar
+    assert {"scatter-mnist-ae-2d", "scatter-mnist-vae-2d"} == chart_keys(app)  # the first tab only
+    for name in TABS:
+        open_tab(app, name)
+        assert not app.exception and not app.error, name
+    assert chart_keys(app) == {"card-curves", "card-kl"}
+
+
+def test_each_tab_shows_its_key_elements(app):
+    open_tab(app, "Click to decode")
+    assert "zplane-mnist-vae-2d" in chart_keys(app)
+    open_tab(app, "Reconstructions")
     assert app.text_input(key="recon-indices").value == "0, 1, 2, 3, 4"
-    # Reconstructions: 5 rows of original | AE | VAE, each with its BCE in nats.
-    captions = image_captions(app)
-    # Five reconstruction rows, plus the denoising row.
-    assert sum(c.startswith("AE: ") and c.endswith(" nats") for c in captions) == 5 + 1
-    assert sum(c.startswith("VAE: ") and c.endswith(" nats") for c in captions) == 5 + 1
+    captions = image_captions(app)  # 5 rows of original | AE | VAE, each with its NLL in nats
+    assert sum(c.startswith("AE: ") and c.endswith(" nats") for c in captions) == 5
+    assert sum(c.startswith("VAE: ") and c.endswith(" nats") for c in captions) == 5
     assert "#0: a 7" in captions
-    charts = chart_keys(app)
-    assert {"scatter-mnist-ae-2d", "scatter-mnist-vae-2d", "zplane-mnist-vae-2d",
-            "interp-plot-mnist-ae-2d", "interp-plot-mnist-vae-2d"} <= charts
+    open_tab(app, "Interpolation")
+    assert {"interp-plot-mnist-ae-2d", "interp-plot-mnist-vae-2d"} <= chart_keys(app)
+    open_tab(app, "16-D latents")
+    assert {"hd-pca", "hd-kl"} <= chart_keys(app)
+    assert len([s for s in app.slider if s.key.startswith("hd-")]) == 16  # one per latent dimension
 
 
 def image_captions(at: AppTest) -> list[str]:
@@ -59,6 +77,7 @@ def chart_keys(at: AppTest) -> set[str]:
 
 
 def test_reconstruction_indices_are_validated(app):
+    open_tab(app, "Reconstructions")
     app.text_input(key="recon-indices").set_value("1, 99999").run()
     assert not app.exception
     assert any("out of range" in e.value for e in app.error)
@@ -67,18 +86,20 @@ def test_reconstruction_indices_are_validated(app):
 
 
 def test_uploaded_png_is_processed(app):
+    open_tab(app, "Upload a digit")
     app.file_uploader(key="upload").set_value(("zero.png", digit_png(), "image/png")).run()
     assert not app.exception
     assert not app.error
     captions = image_captions(app)
     assert "your upload" in captions and "as MNIST input (inverted)" in captions
     # Both models reconstructed it and its location is marked on both planes.
-    assert sum(c.startswith("AE: ") for c in captions) == 7  # 5 reconstruction rows, denoising, the upload
-    assert sum(c.startswith("VAE: ") for c in captions) == 7
+    assert sum(c.startswith("AE: ") for c in captions) == 1  # only the upload tab runs
+    assert sum(c.startswith("VAE: ") for c in captions) == 1
     assert {"upload-plot-mnist-ae-2d", "upload-plot-mnist-vae-2d"} <= chart_keys(app)
 
 
 def test_unreadable_upload_shows_an_error_and_the_page_keeps_working(app):
+    open_tab(app, "Upload a digit")
     app.file_uploader(key="upload").set_value(("broken.png", b"not a png", "image/png")).run()
     assert not app.exception
     assert any("could not be read" in e.value for e in app.error)
@@ -104,10 +125,13 @@ def test_missing_checkpoint_names_the_folder_and_the_command(tmp_path, monkeypat
     assert not at.exception
     errors = " ".join(e.value for e in at.error)
     assert "mnist-vae-2d" in errors and "python -m train.retrain" in errors
-    assert len(at.tabs) == 10  # the AE alone still gets every panel
+    for name in TABS:  # the AE alone still gets every panel
+        open_tab(at, name)
+        assert not at.exception, name
 
 
 def test_random_digits_button_picks_new_indices(app):
+    open_tab(app, "Reconstructions")
     app.button(key="recon-random").click().run()
     assert not app.exception
     indices = [int(i) for i in app.text_input(key="recon-indices").value.split(",")]
@@ -117,6 +141,7 @@ def test_random_digits_button_picks_new_indices(app):
 
 
 def test_model_card_shows_every_checkpoint_folder(app):
+    open_tab(app, "Model card")
     infos = list_checkpoints()
     assert len(infos) >= 9  # every shipped folder, found without a list in the code
     for info in infos:
@@ -156,6 +181,7 @@ def _card_only(folder: str) -> None:
 
 
 def test_prior_sampling_decodes_the_same_z_with_both_models_and_the_seed_changes_it(app):
+    open_tab(app, "Prior sampling")
     def grids(at):
         return {img.captions[0]: img.proto.imgs[0].url for img in at.get("image")
                 if img.captions and "N(0, I) decoded by the" in img.captions[0]}
@@ -170,6 +196,7 @@ def test_prior_sampling_decodes_the_same_z_with_both_models_and_the_seed_changes
 
 
 def test_toy_demo_draws_both_toy_models(app):
+    open_tab(app, "Toy demo")
     assert not app.exception
     assert {"toy-toy-ae-1d", "toy-toy-vae-1d", "toy-codes"} <= chart_keys(app)
     specs = " ".join(c.proto.spec for c in app.get("plotly_chart"))
@@ -187,6 +214,7 @@ def denoising_scores(at: AppTest) -> dict[str, float]:
 
 
 def test_denoising_the_dae_beats_the_ae_on_its_own_kind_of_noise(app):
+    open_tab(app, "Denoising")
     assert not app.exception
     scores = denoising_scores(app)  # default: masking at the DAE's training level (0.3)
     assert set(scores) == {"DAE", "AE", "VAE"} and scores["DAE"] < scores["AE"]
@@ -199,6 +227,7 @@ def test_denoising_the_dae_beats_the_ae_on_its_own_kind_of_noise(app):
 
 
 def test_conditional_generation_decodes_every_class_and_a_style_plane(app):
+    open_tab(app, "Conditional generation")
     def shown(at):
         return {img.captions[0]: img.proto.imgs[0].url for img in at.get("image") if img.captions}
 
@@ -212,3 +241,18 @@ def test_conditional_generation_decodes_every_class_and_a_style_plane(app):
     app.number_input(key="cvae-index").set_value(1).run()
     strip = shown(app)["classes 0–9 decoded in the style of #1"]
     assert strip != before["classes 0–9 decoded in the style of #0"]
+
+
+def test_a_traversal_slider_moves_one_dimension_and_changes_the_decoded_image(app):
+    open_tab(app, "16-D latents")
+
+    def decoded(at):
+        return next((img.captions[0], img.proto.imgs[0].url) for img in at.get("image")
+                    if img.captions and img.captions[0].startswith("decoded z"))
+
+    caption, before = decoded(app)
+    assert caption.startswith("decoded z (0 of 16")
+    active = next(s for s in app.slider if s.key.startswith("hd-") and "inactive" not in s.label)
+    active.set_value(3.5).run()
+    caption, after = decoded(app)
+    assert not app.exception and caption.startswith("decoded z (1 of 16") and after != before

@@ -186,3 +186,15 @@ def test_cvae_helpers_decode_with_labels_and_encode_a_style():
     assert images.shape == (10, 28, 28) and not np.allclose(images[0], images[1])
     z = core.style_of(cvae, np.random.default_rng(0).random((28, 28)), 4)
     assert z.shape == (2,) and z.dtype == np.float32
+
+
+def test_pca_2d_finds_the_directions_of_largest_variance():
+    rng = np.random.default_rng(0)
+    codes = rng.normal(size=(2000, 4)) * np.array([5.0, 0.1, 2.0, 0.1]) + 3.0
+    proj = core.pca_2d(codes)
+    assert proj.points.shape == (2000, 2) and proj.components.shape == (2, 4)
+    np.testing.assert_allclose(np.abs(proj.components), [[1, 0, 0, 0], [0, 0, 1, 0]], atol=0.02)
+    assert proj.explained[0] > proj.explained[1] > 0.1 and proj.explained.sum() < 1
+    np.testing.assert_allclose(proj.points.mean(0), [0, 0], atol=1e-4)
+    with pytest.raises(ValueError, match="PCA needs"):
+        core.pca_2d(np.zeros((10, 1)))
