@@ -20,6 +20,8 @@ from .preprocess import UploadError, to_mnist
 SHIPPED_MODELS = ("mnist-ae-2d", "mnist-vae-2d")
 TOY_MODELS = ("toy-ae-1d", "toy-vae-1d")
 DAE_MODEL = "mnist-dae-2d"
+CVAE_MODEL = "mnist-cvae-2d"
+HIGH_DIM_MODEL = "mnist-vae-16d"
 PLANE_GRID = 110  # points per side of the invisible click grid
 IMAGE_SCALE = 8  # 28x28 -> 224x224 crisp pixels
 ROW_SCALE = 4  # smaller, for rows of reconstructions
@@ -40,6 +42,13 @@ def explorer_model(folder: str) -> core.ExplorerModel:
     return core.load_explorer_model(folder, test_set()[0])
 
 
+@st.cache_resource(show_spinner="Loading a checkpoint…")
+def plain_model(folder: str):
+    """The model in ``folder`` on the CPU, without encoding the test set (the CVAE's codes need
+    labels; the toy models take 2-D points). Raises CheckpointError."""
+    return load_checkpoint(folder)
+
+
 @st.cache_resource
 def plane(folder: str) -> tuple[tuple[float, ...], np.ndarray]:
     """(extent, grid float32 [G, 2]) of the clickable z-plane of the model in ``folder``."""
@@ -51,14 +60,22 @@ def load_models(checkpoint_dir: Path | None = None) -> dict[str, core.ExplorerMo
     """Load the shipped models, showing an error (not raising) for each one that fails."""
     models = {}
     for name in SHIPPED_MODELS:
-        folder = (checkpoint_dir or core.CHECKPOINT_DIR) / name
-        try:
-            models[name] = explorer_model(str(folder))
-        except CheckpointError as e:
-            st.error(f"**Could not load the checkpoint `{folder}`.** {e}\n\n"
-                     f"Create it with `{core.RETRAIN_COMMAND}` (or `git checkout -- {folder}` to restore "
-                     "the shipped one).", icon=":material/error:")
+        m = load_or_report(explorer_model, (checkpoint_dir or core.CHECKPOINT_DIR) / name)
+        if m is not None:
+            models[name] = m
     return models
+
+
+def load_or_report(loader, folder: Path):
+    """``loader(str(folder))``, or None after showing why the checkpoint could not be loaded and the
+    command that recreates it (the page keeps running)."""
+    try:
+        return loader(str(folder))
+    except CheckpointError as e:
+        st.error(f"**Could not load the checkpoint `{folder}`.** {e}\n\n"
+                 f"Create it with `{core.RETRAIN_COMMAND}` (or `git checkout -- {folder}` to restore "
+                 "the shipped one).", icon=":material/error:")
+        return None
 
 
 def image(img: np.ndarray, caption: str | None = None, scale: int = IMAGE_SCALE) -> None:
@@ -401,28 +418,28 @@ def prior_sampling_panel(models: dict[str, core.ExplorerModel], labels: np.ndarr
             st.plotly_chart(fig, key=f"prior-plane-{m.name}", config={"displaylogo": False})
 
 
-@st.cache_resource(show_spinner="Loading the toy models…")
-def toy_models() -> tuple:
-    """(the toy-gaussians data, {name: (model, ToyDemo)}, {name: error}) for the toy checkpoints."""
-    data = toy_gaussians()
-    loaded, errors = {}, {}
-    for name in TOY_MODELS:
-        try:
-            model = load_checkpoint(core.CHECKPOINT_DIR / name)
-            loaded[name] = (model, core.toy_demo(model, data.test_x))
-        except (CheckpointError, ValueError) as e:
-            errors[name] = str(e)
-    return data, loaded, errors
+@st.cache_resource
+def toy_data():
+    """The two-Gaussians data (generated from a fixed seed, once per server)."""
+    return toy_gaussians()
+
+
+@st.cache_resource(show_spinner="Preparing the toy demo…")
+def toy_demo(folder: str) -> core.ToyDemo:
+    """The toy model in ``folder`` on the two-Gaussians test points (raises CheckpointError)."""
+    return core.toy_demo(plain_model(folder), toy_data().test_x)
 
 
 def toy_panel() -> None:
     """7. Toy demo: two Gaussian clusters through a 1-D bottleneck, AE vs VAE."""
-    data, loaded, errors = toy_models()
-    for name, error in errors.items():
-        st.error(f"**Could not load `{name}`.** {error}\n\nCreate it with `{core.RETRAIN_COMMAND}`.",
-                 icon=":material/error:")
+    loaded = {}
+    for name in TOY_MODELS:
+        demo = load_or_report(toy_demo, core.CHECKPOINT_DIR / name)
+        if demo is not None:
+            loaded[name] = (plain_model(str(core.CHECKPOINT_DIR / name)), demo)
     if not loaded:
         return
+    data = toy_data()
     st.caption("2-D points from two Gaussian clusters, squeezed through a 1-D latent z. The AE maps "
                "every point onto one curve: its reconstructions collapse the clusters' spread. The VAE "
                "also decodes to a curve, but its likelihood p(x|z) has a learned variance and its prior "
@@ -441,12 +458,8 @@ def toy_panel() -> None:
 
 def denoising_panel(models: dict[str, core.ExplorerModel], images, labels: np.ndarray) -> None:
     """Denoising: a corrupted test digit through the DAE, the AE and the VAE, scored on the clean one."""
-    folder = core.CHECKPOINT_DIR / DAE_MODEL
-    try:
-        dae = explorer_model(str(folder))
-    except CheckpointError as e:
-        st.error(f"**Could not load the checkpoint `{folder}`.** {e}\n\nCreate it with "
-                 f"`{core.RETRAIN_COMMAND}`.", icon=":material/error:")
+    dae = load_or_report(explorer_model, core.CHECKPOINT_DIR / DAE_MODEL)
+    if dae is None:
         return
     trained = f"{dae.model.config.noise} noise at level {dae.model.config.noise_level:g}"
     st.caption(f"The DAE was trained to reconstruct clean digits from corrupted ones ({trained}); the AE "
@@ -475,17 +488,10 @@ def denoising_panel(models: dict[str, core.ExplorerModel], images, labels: np.nd
             image(recon[0], caption=f"{m.label}: {nll[0]:.1f} nats", scale=ROW_SCALE * 2)
 
 
-CVAE_MODEL = "mnist-cvae-2d"
-
-
 def conditional_panel(images, labels: np.ndarray) -> None:
     """Conditional generation (CVAE): one style z, every class; one class, a plane of styles."""
-    folder = core.CHECKPOINT_DIR / CVAE_MODEL
-    try:
-        cvae = explorer_model_conditional(str(folder))
-    except CheckpointError as e:
-        st.error(f"**Could not load the checkpoint `{folder}`.** {e}\n\nCreate it with "
-                 f"`{core.RETRAIN_COMMAND}`.", icon=":material/error:")
+    cvae = load_or_report(plain_model, core.CHECKPOINT_DIR / CVAE_MODEL)
+    if cvae is None:
         return
     st.caption("The conditional VAE is given the digit's class y, so its 2-D latent z only has to carry "
                "the *style*: slant, stroke width, size. Encode one digit with its own class, then decode "
@@ -508,13 +514,6 @@ def conditional_panel(images, labels: np.ndarray) -> None:
                  caption=f"class {digit} across the style plane: z on prior quantiles 5 %…95 % per axis")
 
 
-@st.cache_resource(show_spinner="Loading the conditional VAE…")
-def explorer_model_conditional(folder: str):
-    """The CVAE in ``folder`` (a plain model: its codes need labels, so no test-set encoding)."""
-    return load_checkpoint(folder)
-
-
-HIGH_DIM_MODEL = "mnist-vae-16d"
 
 
 @st.cache_resource
@@ -526,11 +525,8 @@ def projection(folder: str) -> core.Projection:
 def high_dim_panel(images, labels: np.ndarray) -> None:
     """Higher-dimensional latents: PCA scatter, one slider per dimension, KL per dimension."""
     folder = core.CHECKPOINT_DIR / HIGH_DIM_MODEL
-    try:
-        m = explorer_model(str(folder))
-    except CheckpointError as e:
-        st.error(f"**Could not load the checkpoint `{folder}`.** {e}\n\nCreate it with "
-                 f"`{core.RETRAIN_COMMAND}`.", icon=":material/error:")
+    m = load_or_report(explorer_model, folder)
+    if m is None:
         return
     d = m.model.latent_dim
     variances = m.metrics.get("mean_variance_per_dim") or m.codes.var(axis=0).tolist()

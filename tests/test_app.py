@@ -125,9 +125,13 @@ def test_missing_checkpoint_names_the_folder_and_the_command(tmp_path, monkeypat
     assert not at.exception
     errors = " ".join(e.value for e in at.error)
     assert "mnist-vae-2d" in errors and "python -m train.retrain" in errors
-    for name in TABS:  # the AE alone still gets every panel
+    missing = {"Denoising": "mnist-dae-2d", "Conditional generation": "mnist-cvae-2d",
+               "16-D latents": "mnist-vae-16d", "Toy demo": "toy-ae-1d"}
+    for name in TABS:  # the AE alone still gets every panel; the others say what is missing
         open_tab(at, name)
         assert not at.exception, name
+        if name in missing:
+            assert any(missing[name] in e.value and "python -m train.retrain" in e.value for e in at.error)
 
 
 def test_random_digits_button_picks_new_indices(app):
