@@ -10,11 +10,13 @@ Usable from a notebook as well as from the app:
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from train import CheckpointError, LatentModel, ModelConfig, load_checkpoint, read_config, read_metrics
 from train.data import read_idx, to_unit_interval
@@ -193,19 +195,52 @@ def corrupt_image(image: np.ndarray | torch.Tensor, noise: str, level: float, se
     return corrupt(_as_batch(image), noise, level, generator)[0, 0].numpy()
 
 
-def interpolate(z_start: np.ndarray, z_end: np.ndarray, steps: int) -> np.ndarray:
-    """Linear interpolation between two latent codes.
+INTERPOLATIONS = ("linear", "spherical")
 
-    z_start, z_end: float [d]. steps: >= 2, the number of points including both ends.
-    returns: float32 [steps, d]. Raises ValueError if steps < 2 or the shapes differ.
+
+def interpolate(z_start: np.ndarray, z_end: np.ndarray, steps: int, method: str = "linear") -> np.ndarray:
+    """Interpolation between two latent codes, both ends included.
+
+    linear: z(t) = (1 - t) z_start + t z_end.
+    spherical (slerp; Shoemake 1985, suggested for VAE latents by White 2016, "Sampling Generative
+    Networks"): z(t) = sin((1 - t) w) / sin w * z_start + sin(t w) / sin w * z_end, where w is the
+    angle between the two codes; it keeps the path away from the low-density origin of N(0, I).
+    Falls back to linear when the codes are (anti)parallel or one is zero.
+
+    z_start, z_end: float [d]. steps: >= 2. returns: float32 [steps, d].
+    Raises ValueError if steps < 2, the shapes differ, or the method is unknown.
     """
     if steps < 2:
         raise ValueError(f"steps must be >= 2, got {steps}")
-    z_start, z_end = np.asarray(z_start, np.float32), np.asarray(z_end, np.float32)
-    if z_start.shape != z_end.shape:
-        raise ValueError(f"latent shapes differ: {z_start.shape} vs {z_end.shape}")
-    t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
-    return (1.0 - t) * z_start + t * z_end
+    if method not in INTERPOLATIONS:
+        raise ValueError(f"unknown interpolation {method!r}; expected one of {list(INTERPOLATIONS)}")
+    a, b = np.asarray(z_start, np.float64), np.asarray(z_end, np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"latent shapes differ: {a.shape} vs {b.shape}")
+    t = np.linspace(0.0, 1.0, steps)[:, None]
+    norms = np.linalg.norm(a) * np.linalg.norm(b)
+    omega = np.arccos(np.clip(a @ b / norms, -1.0, 1.0)) if norms > 0 else 0.0
+    if method == "linear" or np.sin(omega) < 1e-6:
+        return ((1.0 - t) * a + t * b).astype(np.float32)
+    return ((np.sin((1.0 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)).astype(np.float32)
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """A uint8 [H, W] grey image as PNG file bytes (Pillow)."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(image, np.uint8), mode="L").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def gif_bytes(frames: list[np.ndarray], frame_ms: int = 120, bounce: bool = True) -> bytes:
+    """uint8 [H, W] grey frames as a looping animated GIF (Pillow). bounce: play forward then back."""
+    if not frames:
+        raise ValueError("an animation needs at least one frame")
+    sequence = list(frames) + (list(frames[-2:0:-1]) if bounce else [])
+    images = [Image.fromarray(np.asarray(f, np.uint8), mode="L") for f in sequence]
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=frame_ms, loop=0)
+    return buffer.getvalue()
 
 
 def plane_extent(codes: np.ndarray, pad: float = 0.08, quantile: float = 0.001) -> tuple[float, ...]:

@@ -236,21 +236,36 @@ def parse_indices(text: str, n: int, limit: int = 12) -> list[int]:
 def interpolation_panel(models: dict[str, core.ExplorerModel], images, labels: np.ndarray) -> None:
     """4. Linear interpolation between two test digits' latent codes, decoded by each model."""
     n_test = len(labels)
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3, c4 = st.columns([2, 2, 2, 3])
     st.session_state.setdefault("interp-start", 3)
     st.session_state.setdefault("interp-end", 2)
     start = c1.number_input("From test index", 0, n_test - 1, key="interp-start",
                             help="Or click a digit in the latent scatter and choose it there.")
     end = c2.number_input("To test index", 0, n_test - 1, key="interp-end")
     steps = c3.slider("Steps", 3, 16, value=10, key="interp-steps")
-    st.caption(f"From a {labels[start]} (#{start}) to a {labels[end]} (#{end}): "
-               "z(t) = (1 − t)·z_start + t·z_end, each step decoded.")
+    method = c4.radio("Path", core.INTERPOLATIONS, horizontal=True, key="interp-method",
+                      format_func={"linear": "linear", "spherical": "spherical (slerp)"}.get)
+    formula = ("z(t) = (1 − t)·z_start + t·z_end" if method == "linear" else
+               "z(t) = sin((1 − t)ω)/sin ω · z_start + sin(tω)/sin ω · z_end, ω the angle between them")
+    st.caption(f"From a {labels[start]} (#{start}) to a {labels[end]} (#{end}): {formula}; each step "
+               "decoded, and played back as an animation.")
     paths = {}
     for name, m in models.items():
-        path = core.interpolate(m.codes[start], m.codes[end], steps)
+        path = core.interpolate(m.codes[start], m.codes[end], steps, method)
         paths[name] = path
+        decoded = core.decode(m.model, path)
+        strip = core.strip(decoded, scale=3)
+        animation = core.gif_bytes([core.enlarge(img, 4) for img in decoded])
         st.markdown(f"**{m.label}**")
-        st.image(core.strip(core.decode(m.model, path), scale=3))
+        strip_col, gif_col = st.columns([6, 1])
+        strip_col.image(strip)
+        gif_col.image(animation)
+        stem = f"{name}-{method}-{start}-to-{end}"
+        png_col, download_col, _ = st.columns([1, 1, 3])
+        png_col.download_button("Strip as PNG", core.png_bytes(strip), file_name=f"{stem}.png",
+                                mime="image/png", key=f"interp-png-{name}", icon=":material/download:")
+        download_col.download_button("Animation as GIF", animation, file_name=f"{stem}.gif", mime="image/gif",
+                                     key=f"interp-gif-{name}", icon=":material/download:")
     columns = st.columns(len(models))
     for column, (name, m) in zip(columns, models.items(), strict=True):
         with column:

@@ -260,3 +260,14 @@ def test_a_traversal_slider_moves_one_dimension_and_changes_the_decoded_image(ap
     active.set_value(3.5).run()
     caption, after = decoded(app)
     assert not app.exception and caption.startswith("decoded z (1 of 16") and after != before
+
+
+def test_interpolation_offers_spherical_paths_and_png_gif_downloads(app):
+    open_tab(app, "Interpolation")
+    buttons = {b.label for b in app.get("download_button")}
+    assert buttons == {"Strip as PNG", "Animation as GIF"} and len(app.get("download_button")) == 4
+    linear = [img.proto.imgs[0].url for img in app.get("image")]
+    app.radio(key="interp-method").set_value("spherical").run()
+    assert not app.exception
+    assert any("sin((1 − t)ω)" in c.value for c in app.caption)
+    assert [img.proto.imgs[0].url for img in app.get("image")] != linear

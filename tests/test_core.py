@@ -198,3 +198,33 @@ def test_pca_2d_finds_the_directions_of_largest_variance():
     np.testing.assert_allclose(proj.points.mean(0), [0, 0], atol=1e-4)
     with pytest.raises(ValueError, match="PCA needs"):
         core.pca_2d(np.zeros((10, 1)))
+
+
+def test_spherical_interpolation_keeps_the_norm_and_hits_both_ends():
+    a, b = np.array([3.0, 0.0], np.float32), np.array([0.0, 3.0], np.float32)
+    path = core.interpolate(a, b, 5, "spherical")
+    np.testing.assert_allclose(path[0], a, atol=1e-6)
+    np.testing.assert_allclose(path[-1], b, atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(path, axis=1), 3.0, atol=1e-5)  # on the arc
+    np.testing.assert_allclose(path[2], [3 / np.sqrt(2), 3 / np.sqrt(2)], atol=1e-5)
+    linear = core.interpolate(a, b, 5, "linear")
+    assert np.linalg.norm(linear[2]) < 2.2  # the straight line cuts towards the origin
+    parallel = core.interpolate(a, 2 * a, 3, "spherical")  # angle 0: falls back to linear
+    np.testing.assert_allclose(parallel[1], 1.5 * a)
+    with pytest.raises(ValueError, match="unknown interpolation"):
+        core.interpolate(a, b, 3, "cubic")
+
+
+def test_png_and_gif_exports_decode_with_pillow():
+    import io
+
+    from PIL import Image
+
+    frames = [np.full((12, 10), v, np.uint8) for v in (0, 100, 200)]
+    png = Image.open(io.BytesIO(core.png_bytes(frames[1])))
+    assert png.format == "PNG" and png.size == (10, 12) and np.asarray(png)[0, 0] == 100
+    gif = Image.open(io.BytesIO(core.gif_bytes(frames)))
+    assert gif.format == "GIF" and gif.n_frames == 4 and gif.info.get("loop") == 0  # 0,1,2 then back to 1
+    assert Image.open(io.BytesIO(core.gif_bytes(frames, bounce=False))).n_frames == 3
+    with pytest.raises(ValueError, match="at least one frame"):
+        core.gif_bytes([])
