@@ -403,3 +403,31 @@ def pca_2d(codes: np.ndarray) -> Projection:
     return Projection(points=((codes - mean) @ components.T).astype(np.float32),
                       components=components.astype(np.float32), mean=mean.astype(np.float32),
                       explained=(variance[:2] / variance.sum()).astype(np.float32))
+
+
+MANIFOLD_SPACINGS = ("prior", "data")
+
+
+def manifold_axes(codes: np.ndarray, n: int, spacing: str = "prior") -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates of an n x n grid of latents to decode and tile over a 2-D plane.
+
+    spacing "prior": quantiles 5 %..95 % of N(0, 1) on each axis (AEVB, Fig. 4), so each tile covers
+    the same prior mass; "data": evenly over the window that holds the codes (``plane_extent``).
+    codes: float [N, 2]. returns: (xs float32 [n] increasing, ys float32 [n] decreasing, top row first).
+    Raises ValueError for n < 2 or an unknown spacing.
+    """
+    if n < 2:
+        raise ValueError(f"a manifold grid needs n >= 2, got {n}")
+    if spacing == "prior":
+        grid = prior_quantile_grid(n)
+        return grid[:n, 0].copy(), grid[::n, 1].copy()
+    if spacing == "data":
+        x0, x1, y0, y1 = plane_extent(codes)
+        return (np.linspace(x0, x1, n, dtype=np.float32), np.linspace(y1, y0, n, dtype=np.float32))
+    raise ValueError(f"unknown spacing {spacing!r}; expected one of {list(MANIFOLD_SPACINGS)}")
+
+
+def manifold_images(model: LatentModel, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Decode every (x, y) of the grid: float32 [len(ys) * len(xs), 28, 28], row by row from the top."""
+    grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
+    return decode(model, grid)

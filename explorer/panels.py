@@ -50,6 +50,14 @@ def plain_model(folder: str):
 
 
 @st.cache_resource
+def manifold(folder: str, n: int, spacing: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(xs, ys, decoded tiles) of the manifold overlay for the model in ``folder`` (computed once)."""
+    m = explorer_model(folder)
+    xs, ys = core.manifold_axes(m.codes, n, spacing)
+    return xs, ys, core.manifold_images(m.model, xs, ys)
+
+
+@st.cache_resource
 def plane(folder: str) -> tuple[tuple[float, ...], np.ndarray]:
     """(extent, grid float32 [G, 2]) of the clickable z-plane of the model in ``folder``."""
     extent = core.plane_extent(explorer_model(folder).codes)
@@ -94,11 +102,20 @@ def latent_scatter_panel(models: dict[str, core.ExplorerModel], images, labels: 
     st.markdown("Each dot is one of the 10,000 test digits at its latent location "
                 "(the posterior mean for the VAE). Hover a dot for its label and index, click it to "
                 "see the digit; click a digit in the legend to hide it.")
+    on_col, spacing_col, n_col = st.columns([1, 2, 2])
+    overlay = on_col.toggle("Manifold overlay", key="manifold")
+    spacings = {"prior": "prior quantiles", "data": "the data's range"}
+    spacing = spacing_col.radio("Tiles spaced by", core.MANIFOLD_SPACINGS, horizontal=True,
+                                disabled=not overlay, key="manifold-spacing", format_func=spacings.get)
+    n = n_col.slider("Tiles per side", 5, 20, value=12, key="manifold-n", disabled=not overlay)
     columns = st.columns(len(models))
     for column, m in zip(columns, models.values(), strict=True):
         with column:
-            event = st.plotly_chart(plots.latent_scatter(m.codes, labels, f"{m.label}: {m.name}"),
-                                    key=f"scatter-{m.name}", on_select="rerun", selection_mode="points",
+            fig = plots.latent_scatter(m.codes, labels, f"{m.label}: {m.name}", faint=overlay)
+            if overlay:
+                xs, ys, tiles = manifold(str(m.folder), n, spacing)
+                plots.add_manifold(fig, xs, ys, tiles)
+            event = st.plotly_chart(fig, key=f"scatter-{m.name}", on_select="rerun", selection_mode="points",
                                     config={"displaylogo": False})
             index = picked_index(event)
             if index is not None:

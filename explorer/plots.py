@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
+from PIL import Image
 from plotly.colors import qualitative
 
 DIGIT_COLORS = qualitative.T10  # 10 colours, index = digit
@@ -72,12 +73,14 @@ def mark_traces(marks: list[tuple[str, np.ndarray]], symbol: str = "star") -> li
 
 def latent_scatter(codes: np.ndarray, labels: np.ndarray, title: str, *,
                    marks: list[tuple[str, np.ndarray]] | None = None,
-                   path: np.ndarray | None = None, height: int = 460) -> go.Figure:
+                   path: np.ndarray | None = None, height: int = 460, faint: bool = False) -> go.Figure:
     """The encoded test set coloured by digit, with optional marked points and a drawn path.
 
     codes: float [N, 2]; labels: int [N]; path: float [S, 2] drawn as a line with dots.
+    faint: small, nearly transparent dots (e.g. over a manifold of decoded tiles).
     """
-    fig = go.Figure(digit_traces(codes, labels, opacity=0.55 if path is not None or marks else 0.75))
+    opacity = 0.2 if faint else 0.55 if path is not None or marks else 0.75
+    fig = go.Figure(digit_traces(codes, labels, size=3 if faint else 4, opacity=opacity))
     if path is not None:
         fig.add_trace(go.Scattergl(
             x=path[:, 0], y=path[:, 1], mode="lines+markers", name="path", showlegend=False,
@@ -207,4 +210,24 @@ def toy_codes(codes: dict[str, np.ndarray], labels: np.ndarray, height: int = 26
                            zeroline=False)
     layout.update(legend=dict(orientation="h", y=1.1, x=1, xanchor="right"))
     fig.update_layout(**layout)
+    return fig
+
+
+def add_manifold(fig: go.Figure, xs: np.ndarray, ys: np.ndarray, images: np.ndarray,
+                 opacity: float = 0.9) -> go.Figure:
+    """Tile decoded images over a latent plane, beneath the scatter (as in AEVB, Fig. 4).
+
+    xs: float [n] tile centres along z1; ys: float [m] along z2; images: float [m * n, 28, 28] in [0, 1],
+    row by row in the order of ys. Each tile spans half the gap to its neighbours on each side, and
+    the axes zoom to the tiled area (pan or double-click to see the rest).
+    """
+    widths, heights = np.abs(np.gradient(xs)), np.abs(np.gradient(ys))
+    fig.update_xaxes(range=[float(xs.min() - widths[0] / 2), float(xs.max() + widths[-1] / 2)])
+    fig.update_yaxes(range=[float(ys.min() - heights[-1] / 2), float(ys.max() + heights[0] / 2)])
+    for row, (y, height) in enumerate(zip(ys, heights, strict=True)):
+        for col, (x, width) in enumerate(zip(xs, widths, strict=True)):
+            tile = np.uint8(np.round(np.clip(images[row * len(xs) + col], 0, 1) * 255))
+            fig.add_layout_image(source=Image.fromarray(tile, mode="L"), x=float(x), y=float(y), xref="x",
+                                 yref="y", sizex=float(width), sizey=float(height), xanchor="center",
+                                 yanchor="middle", sizing="stretch", layer="below", opacity=opacity)
     return fig

@@ -1,6 +1,7 @@
 """The Streamlit app, run headless with streamlit.testing against the shipped checkpoints."""
 
 import io
+import json
 import shutil
 from pathlib import Path
 
@@ -271,3 +272,15 @@ def test_interpolation_offers_spherical_paths_and_png_gif_downloads(app):
     assert not app.exception
     assert any("sin((1 − t)ω)" in c.value for c in app.caption)
     assert [img.proto.imgs[0].url for img in app.get("image")] != linear
+
+
+def test_manifold_overlay_tiles_decoded_digits_under_both_scatters(app):
+    def n_tiles(at):
+        return [len(json.loads(c.proto.spec)["layout"].get("images", [])) for c in at.get("plotly_chart")]
+
+    assert n_tiles(app) == [0, 0]
+    app.toggle(key="manifold").set_value(True).run()
+    assert not app.exception and n_tiles(app) == [144, 144]  # 12 x 12 by default
+    app.slider(key="manifold-n").set_value(5).run()
+    app.radio(key="manifold-spacing").set_value("data").run()
+    assert not app.exception and n_tiles(app) == [25, 25]

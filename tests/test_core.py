@@ -228,3 +228,24 @@ def test_png_and_gif_exports_decode_with_pillow():
     assert Image.open(io.BytesIO(core.gif_bytes(frames, bounce=False))).n_frames == 3
     with pytest.raises(ValueError, match="at least one frame"):
         core.gif_bytes([])
+
+
+def test_manifold_axes_by_prior_quantiles_or_data_range_and_tiles():
+    from explorer import plots
+
+    codes = np.random.default_rng(0).normal(size=(500, 2)).astype(np.float32) * [10, 1]
+    xs, ys = core.manifold_axes(codes, 4, "prior")
+    np.testing.assert_allclose(xs, [-1.6449, -0.3853, 0.3853, 1.6449], atol=1e-3)  # p = .05 .35 .65 .95
+    np.testing.assert_allclose(ys, xs[::-1], atol=1e-6)  # top row first
+    xs, ys = core.manifold_axes(codes, 5, "data")
+    assert xs[-1] - xs[0] > 5 * (ys[0] - ys[-1]) / 2  # follows the codes' wide z1 range
+    with pytest.raises(ValueError, match="unknown spacing"):
+        core.manifold_axes(codes, 5, "log")
+    model = build_model(ModelConfig(kind="vae", latent_dim=2, hidden_dims=(8,))).eval()
+    xs, ys = core.manifold_axes(codes, 3, "prior")
+    tiles = core.manifold_images(model, xs, ys)
+    assert tiles.shape == (9, 28, 28)
+    np.testing.assert_allclose(tiles[1], core.decode(model, np.array([xs[1], ys[0]])), atol=1e-6)
+    fig = plots.add_manifold(plots.latent_scatter(codes, np.zeros(500, int), "t"), xs, ys, tiles)
+    assert len(fig.layout.images) == 9 and fig.layout.images[0].layer == "below"
+    assert fig.layout.xaxis.range[0] < xs[0] and fig.layout.yaxis.range[1] > ys[0]
