@@ -49,6 +49,7 @@ PANELS = {
     "Click to decode": lambda: panels.zplane_panel(models, labels),
     "Reconstructions": lambda: panels.reconstructions_panel(models, images, labels),
     "Interpolation": lambda: panels.interpolation_panel(models, images, labels),
+    "Posterior": lambda: panels.posterior_panel(images, labels),
     "Upload a digit": lambda: panels.upload_panel(models, labels),
     "Denoising": lambda: panels.denoising_panel(models, images, labels),
     "Prior sampling": lambda: panels.prior_sampling_panel(models, labels),

@@ -431,3 +431,26 @@ def manifold_images(model: LatentModel, xs: np.ndarray, ys: np.ndarray) -> np.nd
     """Decode every (x, y) of the grid: float32 [len(ys) * len(xs), 28, 28], row by row from the top."""
     grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
     return decode(model, grid)
+
+
+@torch.inference_mode()
+def posterior_of(model: LatentModel, image: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """q(z|x) of one image [28, 28] for a VAE-family model: (mu float32 [d], sigma float32 [d])."""
+    mu, logvar = model.posterior(_as_batch(image))
+    return mu[0].numpy(), torch.exp(0.5 * logvar[0]).numpy()
+
+
+def ellipse(mu: np.ndarray, sigma: np.ndarray, k: float = 1.0, n: int = 120) -> np.ndarray:
+    """The k-sigma contour of the axis-aligned Gaussian N(mu, diag(sigma^2)) in 2-D, closed.
+
+    mu, sigma: float [2]. returns: float32 [n + 1, 2] points with sum(((z - mu) / sigma)^2) = k^2.
+    """
+    t = np.linspace(0.0, 2.0 * np.pi, n + 1)
+    circle = np.stack([np.cos(t), np.sin(t)], axis=1)  # [n + 1, 2]
+    return (np.asarray(mu) + k * np.asarray(sigma) * circle).astype(np.float32)
+
+
+def posterior_samples(mu: np.ndarray, sigma: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """n draws z = mu + sigma * eps from q(z|x) (reparameterization), seeded: float32 [n, d]."""
+    eps = torch.randn(n, len(mu), generator=torch.Generator().manual_seed(int(seed))).numpy()
+    return (np.asarray(mu) + np.asarray(sigma) * eps).astype(np.float32)

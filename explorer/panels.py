@@ -597,3 +597,44 @@ def high_dim_panel(images, labels: np.ndarray) -> None:
             moved = int(np.sum(~np.isclose(z, np.clip(base, -4, 4), atol=0.05)))
             image(core.decode(m.model, z), caption=f"decoded z ({moved} of {d} dimensions moved)",
                   scale=ROW_SCALE * 2)
+
+
+POSTERIOR_MODELS = ("mnist-vae-2d", "mnist-betavae-2d")
+
+
+def posterior_panel(images, labels: np.ndarray) -> None:
+    """Posterior uncertainty: q(z|x) of one digit as 1- and 2-sigma ellipses, and decoded samples."""
+    loaded = {}
+    for name in POSTERIOR_MODELS:
+        m = load_or_report(explorer_model, core.CHECKPOINT_DIR / name)
+        if m is not None:
+            loaded[name] = m
+    if not loaded:
+        return
+    st.caption("The VAE's encoder gives each digit a whole distribution q(z|x) = N(μ, diag σ²), not a "
+               "point. The ellipses are its 1σ and 2σ contours; the dots are samples z = μ + σ·ε, decoded "
+               "below. A β-VAE (β = 4) pays more for information in z, so its posteriors are wider.")
+    model_col, index_col, seed_col = st.columns(3)
+    name = model_col.radio("Model", list(loaded), horizontal=True, key="post-model",
+                           format_func=lambda n: loaded[n].label)
+    index = int(index_col.number_input("Test digit", min_value=0, max_value=len(labels) - 1, value=0,
+                                       step=1, key="post-index"))
+    seed = int(seed_col.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1,
+                                     key="post-seed"))
+    m = loaded[name]
+    mu, sigma = core.posterior_of(m.model, images[index])
+    samples = core.posterior_samples(mu, sigma, 10, seed)
+    left, right = st.columns([3, 2])
+    with left:
+        fig = plots.latent_scatter(m.codes, labels, f"{m.label}: q(z|x) of test digit #{index}", faint=True)
+        contours = [(f"{k}σ", core.ellipse(mu, sigma, k)) for k in (1, 2)]
+        fig.add_traces(plots.posterior_traces(mu, contours, samples))
+        pad = max(6 * float(sigma.max()), 0.05)  # zoom so the 2σ ellipse fills a third of the view
+        fig.update_xaxes(range=[float(mu[0]) - pad, float(mu[0]) + pad])
+        fig.update_yaxes(range=[float(mu[1]) - pad, float(mu[1]) + pad])
+        st.plotly_chart(fig, key=f"post-plot-{name}", config={"displaylogo": False})
+    with right:
+        image(np.asarray(images[index, 0]), caption=f"#{index}: a {labels[index]}", scale=ROW_SCALE * 2)
+        st.markdown(f"μ = ({mu[0]:.2f}, {mu[1]:.2f}), σ = ({sigma[0]:.3f}, {sigma[1]:.3f})")
+        st.image(core.strip(core.decode(m.model, samples), scale=2),
+                 caption="10 samples z ~ q(z|x), decoded")

@@ -231,3 +231,20 @@ def add_manifold(fig: go.Figure, xs: np.ndarray, ys: np.ndarray, images: np.ndar
                                  yref="y", sizex=float(width), sizey=float(height), xanchor="center",
                                  yanchor="middle", sizing="stretch", layer="below", opacity=opacity)
     return fig
+
+
+def posterior_traces(mu: np.ndarray, contours: list[tuple[str, np.ndarray]],
+                     samples: np.ndarray) -> list[go.Scattergl]:
+    """q(z|x) on a plane: its sigma contours (name, float [P, 2]) as lines, the samples as dots,
+    and the mean as a star."""
+    traces = [go.Scattergl(x=c[:, 0], y=c[:, 1], mode="lines", name=name, hoverinfo="skip",
+                           line=dict(color=MARK_COLOR, width=2.5 if i == 0 else 1.5, dash="solid" if i == 0
+                                     else "dash"))
+              for i, (name, c) in enumerate(contours)]
+    traces.append(go.Scattergl(x=samples[:, 0], y=samples[:, 1], mode="markers", name="samples z ~ q(z|x)",
+                               marker=dict(size=7, color="white", line=dict(width=1.5, color=MARK_COLOR)),
+                               hovertemplate="z = (%{x:.2f}, %{y:.2f})<extra></extra>"))
+    traces.append(go.Scattergl(x=[float(mu[0])], y=[float(mu[1])], mode="markers", name="mean μ",
+                               marker=dict(symbol="x", size=11, color=MARK_COLOR),
+                               hovertemplate="μ = (%{x:.3f}, %{y:.3f})<extra></extra>"))
+    return traces

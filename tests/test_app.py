@@ -31,8 +31,9 @@ def digit_png() -> bytes:
     return buffer.getvalue()
 
 
-TABS = ["Latent scatter", "Click to decode", "Reconstructions", "Interpolation", "Upload a digit",
-        "Denoising", "Prior sampling", "Conditional generation", "16-D latents", "Toy demo", "Model card"]
+TABS = ["Latent scatter", "Click to decode", "Reconstructions", "Interpolation", "Posterior",
+        "Upload a digit", "Denoising", "Prior sampling", "Conditional generation", "16-D latents", "Toy demo",
+        "Model card"]
 
 
 def open_tab(at: AppTest, name: str) -> AppTest:
@@ -284,3 +285,18 @@ def test_manifold_overlay_tiles_decoded_digits_under_both_scatters(app):
     app.slider(key="manifold-n").set_value(5).run()
     app.radio(key="manifold-spacing").set_value("data").run()
     assert not app.exception and n_tiles(app) == [25, 25]
+
+
+def test_posterior_tab_draws_sigma_ellipses_and_the_beta_vae_is_wider(app):
+    open_tab(app, "Posterior")
+
+    def sigma(at):
+        text = next(m.value for m in at.markdown if m.value.startswith("μ = "))
+        return [float(v) for v in text.split("σ = (")[1].rstrip(")").split(", ")]
+
+    spec = json.loads(app.get("plotly_chart")[0].proto.spec)
+    assert {"1σ", "2σ", "samples z ~ q(z|x)", "mean μ"} <= {t.get("name") for t in spec["data"]}
+    vae_sigma = sigma(app)
+    app.radio(key="post-model").set_value("mnist-betavae-2d").run()
+    assert not app.exception and min(sigma(app)) > max(vae_sigma)  # beta = 4: wider posteriors
+    assert any(c == "10 samples z ~ q(z|x), decoded" for c in image_captions(app))

@@ -249,3 +249,19 @@ def test_manifold_axes_by_prior_quantiles_or_data_range_and_tiles():
     fig = plots.add_manifold(plots.latent_scatter(codes, np.zeros(500, int), "t"), xs, ys, tiles)
     assert len(fig.layout.images) == 9 and fig.layout.images[0].layer == "below"
     assert fig.layout.xaxis.range[0] < xs[0] and fig.layout.yaxis.range[1] > ys[0]
+
+
+def test_posterior_ellipse_and_samples():
+    mu, sigma = np.array([1.0, -2.0]), np.array([0.5, 0.1])
+    for k in (1, 2):
+        points = core.ellipse(mu, sigma, k)
+        np.testing.assert_allclose((((points - mu) / sigma) ** 2).sum(1), k**2, rtol=1e-5)
+    samples = core.posterior_samples(mu, sigma, 20000, seed=1)
+    np.testing.assert_allclose(samples.mean(0), mu, atol=0.01)
+    np.testing.assert_allclose(samples.std(0), sigma, rtol=0.03)
+    vae = build_model(ModelConfig(kind="vae", latent_dim=2, hidden_dims=(8,))).eval()
+    image = np.random.default_rng(0).random((28, 28))
+    m, s = core.posterior_of(vae, image)
+    mu_t, logvar_t = vae.posterior(torch.from_numpy(image).float().view(1, 1, 28, 28))
+    np.testing.assert_allclose(m, mu_t[0].detach().numpy(), atol=1e-6)
+    np.testing.assert_allclose(s, torch.exp(0.5 * logvar_t[0]).detach().numpy(), atol=1e-6)
