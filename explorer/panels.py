@@ -165,9 +165,14 @@ def picked_digit_ui(index: int, images, labels: np.ndarray, key: str) -> None:
 def zplane_panel(models: dict[str, core.ExplorerModel], labels: np.ndarray) -> None:
     """2. Click anywhere on the plane to decode that z. Reruns only this fragment on a click."""
     names = list(models)
-    name = st.radio("Decode with", names, index=len(names) - 1, horizontal=True,
-                    format_func=lambda n: f"{models[n].label} ({n})", key="zplane-model")
+    model_col, compare_col = st.columns([3, 2])
+    name = model_col.radio("Decode with", names, index=len(names) - 1, horizontal=True,
+                           format_func=lambda n: f"{models[n].label} ({n})", key="zplane-model")
     m = models[name]
+    others = ["none", *[n for n in comparable_models() if n != name]]
+    compare = compare_col.selectbox("Also decode the same z with", others, key="zplane-compare",
+                                    help="Linked comparison: any other checkpoint with a 2-D latent and "
+                                         "28x28 images (not the CVAE, which needs a class).")
     extent, grid = plane(str(m.folder))
     chart_key = f"zplane-{name}"
     last_key = f"{chart_key}-z"
@@ -187,10 +192,31 @@ def zplane_panel(models: dict[str, core.ExplorerModel], labels: np.ndarray) -> N
             st.info("Click a spot on the plane (empty space too) to decode it.")
             return
         z = np.asarray(z, dtype=np.float32)
-        image(core.decode(m.model, z), caption=f"decoded by the {m.label}")
+        if compare == "none":
+            image(core.decode(m.model, z), caption=f"decoded by the {m.label}")
+        else:
+            other = load_or_report(plain_model, core.CHECKPOINT_DIR / compare)
+            left, right = st.columns(2)
+            with left:
+                image(core.decode(m.model, z), caption=f"decoded by the {m.label}", scale=ROW_SCALE * 2)
+            with right:
+                if other is not None:
+                    image(core.decode(other, z), caption=f"same z, {compare}", scale=ROW_SCALE * 2)
         st.markdown(f"**z = ({z[0]:.2f}, {z[1]:.2f})**")
         nearest = core.nearest_test_index(m.codes, z)
         st.caption(f"Nearest test digit in latent space: index {nearest} (a {labels[nearest]}).")
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def comparable_models() -> list[str]:
+    """Checkpoint folders whose decoder takes a 2-D z alone and draws 28x28 images (JSON only;
+    re-read at most once a minute, so a click never waits for it and new folders still appear)."""
+    names = []
+    for info in core.list_checkpoints():
+        config = info.model_config
+        if config and config.latent_dim == 2 and not config.conditional and config.data_shape == (1, 28, 28):
+            names.append(info.name)
+    return names
 
 
 def clicked_z(event) -> np.ndarray | None:

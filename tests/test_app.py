@@ -300,3 +300,15 @@ def test_posterior_tab_draws_sigma_ellipses_and_the_beta_vae_is_wider(app):
     app.radio(key="post-model").set_value("mnist-betavae-2d").run()
     assert not app.exception and min(sigma(app)) > max(vae_sigma)  # beta = 4: wider posteriors
     assert any(c == "10 samples z ~ q(z|x), decoded" for c in image_captions(app))
+
+
+def test_click_to_decode_links_a_second_model_to_the_same_z(app):
+    open_tab(app, "Click to decode")
+    options = app.selectbox(key="zplane-compare").options
+    assert options[0] == "none" and "mnist-ae-2d" in options and "mnist-cvae-2d" not in options
+    app.session_state["zplane-mnist-vae-2d-z"] = np.array([0.5, -0.5], np.float32)  # as after a click
+    app.selectbox(key="zplane-compare").set_value("mnist-ae-2d").run()
+    assert not app.exception
+    shown = {img.captions[0]: img.proto.imgs[0].url for img in app.get("image") if img.captions}
+    assert set(shown) == {"decoded by the VAE", "same z, mnist-ae-2d"}
+    assert shown["decoded by the VAE"] != shown["same z, mnist-ae-2d"]
