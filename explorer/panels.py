@@ -95,7 +95,7 @@ def image(img: np.ndarray, caption: str | None = None, scale: int = IMAGE_SCALE)
 
 
 def latent_scatter_panel(models: dict[str, core.ExplorerModel], images, labels: np.ndarray) -> None:
-    """1. The encoded test set, coloured by digit, for each model side by side.
+    """The encoded test set, coloured by digit, for each model side by side.
 
     Clicking a dot shows that test digit, with buttons that make it an interpolation end point.
     """
@@ -163,7 +163,7 @@ def picked_digit_ui(index: int, images, labels: np.ndarray, key: str) -> None:
 
 @st.fragment
 def zplane_panel(models: dict[str, core.ExplorerModel], labels: np.ndarray) -> None:
-    """2. Click anywhere on the plane to decode that z. Reruns only this fragment on a click."""
+    """Click anywhere on the plane to decode that z. Reruns only this fragment on a click."""
     names = list(models)
     model_col, compare_col = st.columns([3, 2])
     name = model_col.radio("Decode with", names, index=len(names) - 1, horizontal=True,
@@ -228,7 +228,7 @@ def clicked_z(event) -> np.ndarray | None:
 
 
 def reconstructions_panel(models: dict[str, core.ExplorerModel], images, labels: np.ndarray) -> None:
-    """3. Rows of original | AE | VAE for chosen or random test digits, with per-image BCE."""
+    """Rows of original | AE | VAE for chosen or random test digits, with per-image -log p(x|z) in nats."""
     n_test = len(labels)
     left, right = st.columns([3, 1])
     with right:
@@ -277,7 +277,8 @@ def parse_indices(text: str, n: int, limit: int = 12) -> list[int]:
 
 
 def interpolation_panel(models: dict[str, core.ExplorerModel], images, labels: np.ndarray) -> None:
-    """4. Linear interpolation between two test digits' latent codes, decoded by each model."""
+    """Linear or spherical interpolation between two test digits' codes, decoded by each model, with
+    an animated playback and PNG / GIF downloads."""
     n_test = len(labels)
     c1, c2, c3, c4 = st.columns([2, 2, 2, 3])
     st.session_state.setdefault("interp-start", 3)
@@ -318,7 +319,7 @@ def interpolation_panel(models: dict[str, core.ExplorerModel], images, labels: n
 
 
 def upload_panel(models: dict[str, core.ExplorerModel], labels: np.ndarray) -> None:
-    """5. Upload a photo or scan of a digit: MNIST-style preprocessing, location, reconstruction."""
+    """Upload a photo or scan of a digit: MNIST-style preprocessing, location, reconstruction."""
     upload = st.file_uploader("A PNG or JPEG of one handwritten digit (dark on light or light on dark)",
                               type=["png", "jpg", "jpeg"], key="upload")
     if upload is None:
@@ -352,7 +353,7 @@ def upload_panel(models: dict[str, core.ExplorerModel], labels: np.ndarray) -> N
 
 
 def model_card_panel(checkpoint_dir: Path | None = None) -> None:
-    """8. Model card: any checkpoint folder's config, test metrics and training curves (JSON only)."""
+    """Model card: any checkpoint folder's config, test metrics and training curves (JSON only)."""
     infos = core.list_checkpoints(checkpoint_dir or core.CHECKPOINT_DIR)
     if not infos:
         st.warning(f"No checkpoint folders found. Create them with `{core.RETRAIN_COMMAND}`.")
@@ -454,7 +455,7 @@ def _bullets(rows: dict[str, str]) -> str:
 
 
 def prior_sampling_panel(models: dict[str, core.ExplorerModel], labels: np.ndarray) -> None:
-    """6. Prior sampling: the same z ~ N(0, I) decoded by the VAE and by the AE."""
+    """Prior sampling: the same z ~ N(0, I) decoded by the VAE and by the AE."""
     vae, ae = models.get("mnist-vae-2d"), models.get("mnist-ae-2d")
     if vae is None or ae is None:
         st.info("Prior sampling needs both mnist-vae-2d and mnist-ae-2d.")
@@ -489,7 +490,7 @@ def toy_demo(folder: str) -> core.ToyDemo:
 
 
 def toy_panel() -> None:
-    """7. Toy demo: two Gaussian clusters through a 1-D bottleneck, AE vs VAE."""
+    """Toy demo: two Gaussian clusters through a 1-D bottleneck, AE vs VAE."""
     loaded = {}
     for name in TOY_MODELS:
         demo = load_or_report(toy_demo, core.CHECKPOINT_DIR / name)
