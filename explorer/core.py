@@ -454,3 +454,14 @@ def posterior_samples(mu: np.ndarray, sigma: np.ndarray, n: int, seed: int = 0) 
     """n draws z = mu + sigma * eps from q(z|x) (reparameterization), seeded: float32 [n, d]."""
     eps = torch.randn(n, len(mu), generator=torch.Generator().manual_seed(int(seed))).numpy()
     return (np.asarray(mu) + np.asarray(sigma) * eps).astype(np.float32)
+
+
+@torch.inference_mode()
+def style_codes(model: LatentModel, images: torch.Tensor, labels: np.ndarray) -> np.ndarray:
+    """The CVAE's style codes E[q(z|x, y)] of many images: float32 [N, d].
+
+    images: float32 [N, 1, 28, 28] in [0, 1]; labels: int [N], each image's own class.
+    """
+    y = torch.as_tensor(np.asarray(labels, dtype=np.int64))
+    return torch.cat([model.encode(images[i : i + ENCODE_BATCH], y[i : i + ENCODE_BATCH])
+                      for i in range(0, images.shape[0], ENCODE_BATCH)]).numpy()

@@ -566,13 +566,39 @@ def conditional_panel(images, labels: np.ndarray) -> None:
         st.image(core.strip(ten, scale=3), caption=f"classes 0–9 decoded in the style of #{index}")
     with right:
         digit = st.radio("Class", list(range(10)), horizontal=True, index=3, key="cvae-class")
-        n = 12
-        grid = core.prior_quantile_grid(n)
-        plane_images = core.decode_with_labels(cvae, grid, [digit] * len(grid))
-        st.image(core.image_grid(plane_images, columns=n, scale=2),
-                 caption=f"class {digit} across the style plane: z on prior quantiles 5 %…95 % per axis")
+        codes, grid = cvae_plane(str(core.CHECKPOINT_DIR / CVAE_MODEL))
+        selected = clicked_z(st.session_state.get("cvae-plane"))
+        if selected is not None:
+            st.session_state["cvae-z"] = selected
+        clicked = st.session_state.get("cvae-z")
+        plot_col, image_col = st.columns([3, 2])
+        with plot_col:
+            fig = plots.clickable_plane(codes, labels, grid, "Click a style z", clicked, height=340)
+            fig.update_layout(showlegend=False)
+            st.plotly_chart(fig, key="cvae-plane", on_select="rerun", selection_mode="points",
+                            config={"displaylogo": False, "scrollZoom": False})
+        with image_col:
+            if clicked is None:
+                st.info("Click the style plane to draw the chosen class in that style.")
+            else:
+                style = np.asarray(clicked, dtype=np.float32)
+                drawn = core.decode_with_labels(cvae, style[None], [digit])[0]
+                image(drawn, caption=f"a {digit} at z = ({style[0]:.2f}, {style[1]:.2f})",
+                      scale=ROW_SCALE * 2)
+    n = 12
+    plane_images = core.decode_with_labels(cvae, core.prior_quantile_grid(n), [digit] * n * n)
+    st.image(core.image_grid(plane_images, columns=n, scale=2),
+             caption=f"class {digit} across the style plane: z on prior quantiles 5 %…95 % per axis")
 
 
+
+
+@st.cache_resource(show_spinner="Encoding the test digits with their classes…")
+def cvae_plane(folder: str) -> tuple[np.ndarray, np.ndarray]:
+    """(style codes float32 [N, 2] of the test digits under q(z|x, y), click grid [G, 2]) of the CVAE."""
+    images, labels = test_set()
+    codes = core.style_codes(plain_model(folder), images, labels)
+    return codes, core.plane_grid(core.plane_extent(codes), PLANE_GRID)
 
 
 @st.cache_resource

@@ -312,3 +312,12 @@ def test_click_to_decode_links_a_second_model_to_the_same_z(app):
     shown = {img.captions[0]: img.proto.imgs[0].url for img in app.get("image") if img.captions}
     assert set(shown) == {"decoded by the VAE", "same z, mnist-ae-2d"}
     assert shown["decoded by the VAE"] != shown["same z, mnist-ae-2d"]
+
+
+def test_conditional_style_plane_click_draws_the_chosen_class_there(app):
+    open_tab(app, "Conditional generation")
+    assert any("Click the style plane" in i.value for i in app.info)
+    app.session_state["cvae-z"] = np.array([1.0, -1.0], np.float32)  # as after a click on the plane
+    app.radio(key="cvae-class").set_value(5).run()
+    assert not app.exception and "a 5 at z = (1.00, -1.00)" in image_captions(app)
+    assert "cvae-plane" in chart_keys(app)
