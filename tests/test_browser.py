@@ -73,6 +73,8 @@ def page(server):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.console_messages = []  # every console message, for tests that check for warnings
+        page.on("console", lambda message: page.console_messages.append(message.text))
         page.goto(server, timeout=60_000)
         page.get_by_role("tab", name="Click to decode").wait_for(timeout=60_000)
         yield page
@@ -158,3 +160,40 @@ def test_clicking_a_digit_in_the_scatter_makes_it_an_interpolation_end(page):
     while field.input_value() != str(index) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert field.input_value() == str(index)
+
+
+TABS = ["Latent scatter", "Click to decode", "Reconstructions", "Interpolation", "Posterior",
+        "Upload a digit", "Denoising", "Prior sampling", "Conditional generation", "16-D latents", "Toy demo",
+        "Model card"]
+
+
+def open_tab(page, name: str):
+    """Click a tab and wait until its panel shows content; returns the panel locator."""
+    tab = page.get_by_role("tab", name=name)
+    tab.scroll_into_view_if_needed()
+    tab.click()
+    panel = page.get_by_role("tabpanel")
+    content = '[data-testid="stImage"], .js-plotly-plot, [data-testid="stFileUploader"]'
+    panel.locator(content).first.wait_for(timeout=30_000)
+    return panel
+
+
+def lost_webgl_canvases(page) -> int:
+    """How many WebGL canvases on the page have lost their context (a plot drawn blank)."""
+    return page.evaluate("""() => [...document.querySelectorAll('canvas')]
+        .map(c => c.getContext('webgl2') || c.getContext('webgl'))
+        .filter(gl => gl && gl.isContextLost()).length""")
+
+
+def test_every_tab_renders_in_the_browser_and_its_webgl_plots_stay_alive(page):
+    # Only the open tab runs. With every tab drawn at once, the page needed more live WebGL
+    # contexts than Chromium keeps (about 16) and the oldest scatters went blank.
+    for i, name in enumerate(TABS):
+        open_tab(page, name)
+        assert page.locator('[data-testid="stException"]').count() == 0, name
+        page.screenshot(path=str(_artifacts() / f"tab-{i:02d}.png"), full_page=True)
+    for name in ("Latent scatter", "16-D latents"):  # back to WebGL-heavy tabs after all the others
+        open_tab(page, name)
+        page.locator(".js-plotly-plot canvas").first.wait_for(timeout=30_000)
+        time.sleep(1.0)  # let plotly draw
+        assert lost_webgl_canvases(page) == 0, name
