@@ -50,7 +50,7 @@ PANELS = {
     "Reconstructions": lambda: panels.reconstructions_panel(models, images, labels),
     "Interpolation": lambda: panels.interpolation_panel(models, images, labels),
     "Posterior": lambda: panels.posterior_panel(images, labels),
-    "Upload a digit": lambda: panels.upload_panel(models, labels),
+    "Upload a digit": lambda: panels.upload_panel(models, images, labels),
     "Denoising": lambda: panels.denoising_panel(models, images, labels),
     "Prior sampling": lambda: panels.prior_sampling_panel(models, labels),
     "Conditional generation": lambda: panels.conditional_panel(images, labels),

@@ -283,7 +283,15 @@ def strip(images: np.ndarray, scale: int = 3, gap: int = 1) -> np.ndarray:
 
 def nearest_test_index(codes: np.ndarray, z: np.ndarray) -> int:
     """Index of the test digit whose latent code is closest (Euclidean) to z [d]."""
-    return int(np.argmin(((codes - np.asarray(z)[None]) ** 2).sum(axis=1)))
+    return int(nearest_test_indices(codes, z, 1)[0])
+
+
+def nearest_test_indices(codes: np.ndarray, z: np.ndarray, k: int) -> np.ndarray:
+    """Indices int [k] of the k test digits whose latent codes (float [N, d]) are closest to z [d],
+    nearest first (Euclidean distance in latent space)."""
+    distances = ((codes - np.asarray(z)[None]) ** 2).sum(axis=1)
+    nearest = np.argpartition(distances, min(k, len(distances) - 1))[:k]
+    return nearest[np.argsort(distances[nearest])]
 
 
 def prior_samples(n: int, latent_dim: int, seed: int) -> np.ndarray:

@@ -318,7 +318,7 @@ def interpolation_panel(models: dict[str, core.ExplorerModel], images, labels: n
                             key=f"interp-plot-{name}", config={"displaylogo": False})
 
 
-def upload_panel(models: dict[str, core.ExplorerModel], labels: np.ndarray) -> None:
+def upload_panel(models: dict[str, core.ExplorerModel], images, labels: np.ndarray) -> None:
     """Upload a photo or scan of a digit: MNIST-style preprocessing, location, reconstruction."""
     upload = st.file_uploader("A PNG or JPEG of one handwritten digit (dark on light or light on dark)",
                               type=["png", "jpg", "jpeg"], key="upload")
@@ -350,6 +350,10 @@ def upload_panel(models: dict[str, core.ExplorerModel], labels: np.ndarray) -> N
             st.plotly_chart(plots.latent_scatter(m.codes, labels, f"{m.label}: your digit",
                                                  marks=[("upload", marks[name])], height=420),
                             key=f"upload-plot-{name}", config={"displaylogo": False})
+            nearest = core.nearest_test_indices(m.codes, marks[name], 5)
+            st.image(core.strip(np.asarray(images[nearest, 0]), scale=3),
+                     caption=f"5 nearest test digits in the {m.label}'s latent space: "
+                             + ", ".join(f"#{i} (a {labels[i]})" for i in nearest))
 
 
 def model_card_panel(checkpoint_dir: Path | None = None) -> None:

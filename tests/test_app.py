@@ -98,6 +98,8 @@ def test_uploaded_png_is_processed(app):
     assert sum(c.startswith("AE: ") for c in captions) == 1  # only the upload tab runs
     assert sum(c.startswith("VAE: ") for c in captions) == 1
     assert {"upload-plot-mnist-ae-2d", "upload-plot-mnist-vae-2d"} <= chart_keys(app)
+    nearest = [c for c in captions if c.startswith("5 nearest test digits in the VAE")]
+    assert len(nearest) == 1 and nearest[0].count("(a ") == 5
 
 
 def test_unreadable_upload_shows_an_error_and_the_page_keeps_working(app):

@@ -276,3 +276,10 @@ def test_style_codes_encode_each_image_with_its_own_class():
     assert codes.shape == (5, 2)
     np.testing.assert_allclose(codes[3], core.style_of(cvae, images[3], 3), atol=1e-6)
     assert not np.allclose(codes[3], core.style_of(cvae, images[3], 7))
+
+
+def test_nearest_test_indices_are_sorted_by_latent_distance():
+    codes = np.array([[0.0, 0.0], [5.0, 5.0], [1.0, 0.0], [0.0, 3.0], [-2.0, 0.0]], np.float32)
+    assert core.nearest_test_indices(codes, np.array([0.9, 0.1]), 3).tolist() == [2, 0, 4]
+    assert core.nearest_test_index(codes, np.array([4.0, 4.0])) == 1
+    assert core.nearest_test_indices(codes, np.zeros(2), 5).tolist()[0] == 0
