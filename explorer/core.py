@@ -139,10 +139,8 @@ def load_explorer_model(folder: str | Path, test_images: torch.Tensor) -> Explor
     """
     folder = Path(folder)
     model = load_checkpoint(folder)
-    codes = torch.cat([model.encode(test_images[i : i + ENCODE_BATCH])
-                       for i in range(0, test_images.shape[0], ENCODE_BATCH)])
     return ExplorerModel(name=folder.name, folder=folder, model=model, metrics=read_metrics(folder),
-                         codes=codes.numpy())
+                         codes=encode_all(model, test_images))
 
 
 @torch.inference_mode()
@@ -465,11 +463,15 @@ def posterior_samples(mu: np.ndarray, sigma: np.ndarray, n: int, seed: int = 0) 
 
 
 @torch.inference_mode()
-def style_codes(model: LatentModel, images: torch.Tensor, labels: np.ndarray) -> np.ndarray:
-    """The CVAE's style codes E[q(z|x, y)] of many images: float32 [N, d].
+def encode_all(model: LatentModel, images: torch.Tensor, labels: np.ndarray | None = None) -> np.ndarray:
+    """Latent locations of many images, encoded in batches: float32 [N, d] (posterior means for the
+    VAE family; for the CVAE, given each image's own class, its style codes E[q(z|x, y)]).
 
-    images: float32 [N, 1, 28, 28] in [0, 1]; labels: int [N], each image's own class.
+    images: float32 [N, 1, 28, 28] in [0, 1]; labels: int [N] (needed by the CVAE only).
     """
-    y = torch.as_tensor(np.asarray(labels, dtype=np.int64))
-    return torch.cat([model.encode(images[i : i + ENCODE_BATCH], y[i : i + ENCODE_BATCH])
-                      for i in range(0, images.shape[0], ENCODE_BATCH)]).numpy()
+    y = None if labels is None else torch.as_tensor(np.asarray(labels, dtype=np.int64))
+    codes = []
+    for i in range(0, images.shape[0], ENCODE_BATCH):
+        batch = slice(i, i + ENCODE_BATCH)
+        codes.append(model.encode(images[batch], None if y is None else y[batch]))
+    return torch.cat(codes).numpy()

@@ -176,12 +176,7 @@ def zplane_panel(models: dict[str, core.ExplorerModel], labels: np.ndarray) -> N
     extent, grid = plane(str(m.folder))
     chart_key = f"zplane-{name}"
     last_key = f"{chart_key}-z"
-    # The chart's selection from the last click is in session state before the chart is drawn,
-    # so the figure can already carry the marker at the clicked point.
-    selected = clicked_z(st.session_state.get(chart_key))
-    if selected is not None:
-        st.session_state[last_key] = selected
-    z = st.session_state.get(last_key)
+    z = last_click(chart_key, last_key)
     plot_col, image_col = st.columns([3, 2])
     with plot_col:
         fig = plots.clickable_plane(m.codes, labels, grid, f"{m.label} z-plane: click anywhere", z)
@@ -217,6 +212,18 @@ def comparable_models() -> list[str]:
         if config and config.latent_dim == 2 and not config.conditional and config.data_shape == (1, 28, 28):
             names.append(info.name)
     return names
+
+
+def last_click(chart_key: str, state_key: str) -> np.ndarray | None:
+    """The z of the latest click on the clickable plane ``chart_key``, kept under ``state_key``.
+
+    The chart's selection is in session state before the chart is drawn, so the figure can already
+    carry the marker at the clicked point; the last z is kept when a rerun brings no new click.
+    """
+    selected = clicked_z(st.session_state.get(chart_key))
+    if selected is not None:
+        st.session_state[state_key] = selected
+    return st.session_state.get(state_key)
 
 
 def clicked_z(event) -> np.ndarray | None:
@@ -571,10 +578,7 @@ def conditional_panel(images, labels: np.ndarray) -> None:
     with right:
         digit = st.radio("Class", list(range(10)), horizontal=True, index=3, key="cvae-class")
         codes, grid = cvae_plane(str(core.CHECKPOINT_DIR / CVAE_MODEL))
-        selected = clicked_z(st.session_state.get("cvae-plane"))
-        if selected is not None:
-            st.session_state["cvae-z"] = selected
-        clicked = st.session_state.get("cvae-z")
+        clicked = last_click("cvae-plane", "cvae-z")
         plot_col, image_col = st.columns([3, 2])
         with plot_col:
             fig = plots.clickable_plane(codes, labels, grid, "Click a style z", clicked, height=340)
@@ -601,7 +605,7 @@ def conditional_panel(images, labels: np.ndarray) -> None:
 def cvae_plane(folder: str) -> tuple[np.ndarray, np.ndarray]:
     """(style codes float32 [N, 2] of the test digits under q(z|x, y), click grid [G, 2]) of the CVAE."""
     images, labels = test_set()
-    codes = core.style_codes(plain_model(folder), images, labels)
+    codes = core.encode_all(plain_model(folder), images, labels)
     return codes, core.plane_grid(core.plane_extent(codes), PLANE_GRID)
 
 

@@ -267,12 +267,12 @@ def test_posterior_ellipse_and_samples():
     np.testing.assert_allclose(s, torch.exp(0.5 * logvar_t[0]).detach().numpy(), atol=1e-6)
 
 
-def test_style_codes_encode_each_image_with_its_own_class():
+def test_encode_all_gives_the_cvae_each_image_with_its_own_class():
     torch.manual_seed(0)
     cvae = build_model(ModelConfig(kind="cvae", latent_dim=2, hidden_dims=(16,))).eval()
     images = torch.rand(5, 1, 28, 28)
     labels = np.array([0, 1, 2, 3, 4])
-    codes = core.style_codes(cvae, images, labels)
+    codes = core.encode_all(cvae, images, labels)
     assert codes.shape == (5, 2)
     np.testing.assert_allclose(codes[3], core.style_of(cvae, images[3], 3), atol=1e-6)
     assert not np.allclose(codes[3], core.style_of(cvae, images[3], 7))
