@@ -1,7 +1,8 @@
-"""latent-explorer: see what a 2-D autoencoder and a VAE learned about MNIST.
+"""latent-explorer: see what autoencoders and VAEs learn. Run with ``streamlit run explorer/app.py``.
 
-Run with ``streamlit run explorer/app.py``. This file holds only the page layout; the panels live in
-``explorer/panels.py``, figures in ``explorer/plots.py`` and torch logic in ``explorer/core.py``.
+This file holds only the layout: the sidebar (model picker, presenter switch) and the page list.
+Each page is a module in ``explorer/views/``; figures live in ``explorer/plots.py``, torch logic in
+``explorer/core.py`` (no streamlit) and cached resources in ``explorer/resources.py``.
 """
 
 from __future__ import annotations
@@ -14,51 +15,62 @@ import streamlit as st
 if __package__ in (None, ""):  # `streamlit run explorer/app.py` without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from explorer import panels  # noqa: E402
+from explorer import resources, sidebar, state, ui  # noqa: E402
+from explorer.views import (  # noqa: E402
+    conditional,
+    decode,
+    denoising,
+    draw,
+    high_dim,
+    interpolation,
+    latent_map,
+    model_card,
+    posterior,
+    prior,
+    reconstructions,
+    toy,
+)
 
-st.set_page_config(page_title="latent-explorer", page_icon="🔭", layout="wide")
-st.title("latent-explorer")
-st.caption("What does an autoencoder learn? A plain AE and a VAE (Kingma & Welling 2014), "
-           "each with a 2-D latent z, trained on MNIST. Everything runs locally.")
+# (module, title, url path, icon) by section; the first page is the default.
+PAGES = {
+    "Latent space": [
+        (latent_map, "Latent map", "latent-map", ":material/scatter_plot:"),
+        (decode, "Click to decode", "decode", ":material/touch_app:"),
+        (reconstructions, "Reconstructions", "reconstructions", ":material/compare:"),
+        (interpolation, "Interpolation", "interpolation", ":material/timeline:"),
+        (posterior, "Posterior q(z|x)", "posterior", ":material/blur_on:"),
+        (draw, "Draw or upload", "draw", ":material/draw:"),
+    ],
+    "Generation": [
+        (prior, "Prior sampling", "prior", ":material/casino:"),
+        (conditional, "Conditional generation", "conditional", ":material/category:"),
+        (denoising, "Denoising", "denoising", ":material/auto_fix_high:"),
+    ],
+    "Models": [
+        (high_dim, "Higher-dimensional latents", "latents", ":material/view_in_ar:"),
+        (toy, "Toy demo", "toy", ":material/bubble_chart:"),
+        (model_card, "Model card", "card", ":material/badge:"),
+    ],
+}
+ALL_PARAMS = state.GLOBAL_PARAMS + tuple(p for views in PAGES.values() for m, *_ in views for p in m.PARAMS)
+
+state.restore(ALL_PARAMS)  # a bookmarked URL, before any widget is drawn
+state.persist(ALL_PARAMS)
+st.set_page_config(page_title="latent-explorer", page_icon="🔭", layout="wide",
+                   initial_sidebar_state="collapsed" if ui.presenting() else "auto")
 
 try:
-    images, labels = panels.test_set()
+    resources.test_set()
 except FileNotFoundError as e:
     st.error(f"The shipped MNIST test digits are missing: {e}")
     st.stop()
 
-models = panels.load_models()
-if not models:
-    st.stop()
-
-with st.sidebar:
-    st.header("Models")
-    for m in models.values():
-        metric = m.metrics.get("test_negative_elbo", m.metrics.get("test_recon_nll"))
-        what = "test −ELBO" if "test_negative_elbo" in m.metrics else "test reconstruction NLL"
-        st.markdown(f"**{m.label}** `{m.name}`  \n{what}: **{metric:.1f} nats** per image  \n"
-                    f"latent d = {m.model.latent_dim}, MLP {list(m.model.config.hidden_dims)}, "
-                    f"{m.metrics.get('epochs', '?')} epochs")
-    st.divider()
-    st.caption("Data: MNIST (Y. LeCun, C. Cortes, C. J. C. Burges), 10,000 test digits.")
-
-# Lazy tabs: only the open tab's panel runs (each switch reruns the script). This keeps reruns fast
-# and the browser under its limit of live WebGL contexts (about 16), which the scatters use.
-PANELS = {
-    "Latent scatter": lambda: panels.latent_scatter_panel(models, images, labels),
-    "Click to decode": lambda: panels.zplane_panel(models, labels),
-    "Reconstructions": lambda: panels.reconstructions_panel(models, images, labels),
-    "Interpolation": lambda: panels.interpolation_panel(models, images, labels),
-    "Posterior": lambda: panels.posterior_panel(images, labels),
-    "Upload a digit": lambda: panels.upload_panel(models, images, labels),
-    "Denoising": lambda: panels.denoising_panel(models, images, labels),
-    "Prior sampling": lambda: panels.prior_sampling_panel(models, labels),
-    "Conditional generation": lambda: panels.conditional_panel(images, labels),
-    "16-D latents": lambda: panels.high_dim_panel(images, labels),
-    "Toy demo": panels.toy_panel,
-    "Model card": panels.model_card_panel,
-}
-for tab, draw in zip(st.tabs(list(PANELS), key="tab", on_change="rerun"), PANELS.values(), strict=True):
-    if tab.open:
-        with tab:
-            draw()
+sidebar.render()
+# Each page is its view module's file, run as a script (so AppTest can switch to it by path).
+pages = {section: [st.Page(m.__file__, title=title, url_path=path, icon=icon, default=m is latent_map)
+                   for m, title, path, icon in views] for section, views in PAGES.items()}
+modules = {path: m for views in PAGES.values() for m, _, path, _ in views}
+page = st.navigation(pages)
+st.title(page.title)
+page.run()
+state.publish(state.GLOBAL_PARAMS + modules[page.url_path or "latent-map"].PARAMS)

@@ -19,7 +19,15 @@ import torch
 from PIL import Image
 
 from train import CheckpointError, LatentModel, ModelConfig, load_checkpoint, read_config, read_metrics
-from train.data import read_idx, to_unit_interval
+from train.data import (
+    FASHION_MNIST_CLASSES,
+    FASHION_MNIST_SYSTEM_DIR,
+    MNIST_CLASSES,
+    data_root,
+    raw_folder,
+    read_idx,
+    to_unit_interval,
+)
 from train.models import corrupt
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +47,7 @@ class ExplorerModel:
     model: the model in eval mode on the CPU (its config is ``model.config``)
     metrics: parsed metrics.json
     codes: float32 [N_test, d] latent locations of the test digits (posterior means for a VAE)
+    dataset: the name of the data it was trained on, whose test set ``codes`` encode
     """
 
     name: str
@@ -46,6 +55,11 @@ class ExplorerModel:
     model: LatentModel
     metrics: dict
     codes: np.ndarray
+    dataset: str = "mnist"
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return class_names(self.dataset)
 
     @property
     def kind(self) -> str:
@@ -54,9 +68,14 @@ class ExplorerModel:
     @property
     def label(self) -> str:
         """Short display name, e.g. "VAE"."""
-        if self.kind == "vae" and self.model.config.beta != 1:
-            return f"β-VAE (β = {self.model.config.beta:g})"
-        return {"ae": "AE", "dae": "DAE", "vae": "VAE", "cvae": "CVAE"}.get(self.kind, self.kind)
+        return kind_label(self.model.config)
+
+
+def kind_label(config: ModelConfig) -> str:
+    """Short display name of a model kind: "AE", "DAE", "VAE", "β-VAE (β = 4)", "CVAE"."""
+    if config.kind == "vae" and config.beta != 1:
+        return f"β-VAE (β = {config.beta:g})"
+    return {"ae": "AE", "dae": "DAE", "vae": "VAE", "cvae": "CVAE"}.get(config.kind, config.kind)
 
 
 @dataclass(frozen=True)
@@ -116,31 +135,70 @@ def list_checkpoints(root: str | Path = CHECKPOINT_DIR) -> list[CheckpointInfo]:
     return found
 
 
-def load_test_set() -> tuple[torch.Tensor, np.ndarray]:
-    """The 10,000 MNIST test digits that ship with the explorer.
+def test_set_files(dataset: str = "mnist") -> tuple[Path, Path]:
+    """(images, labels) IDX files of a dataset's 10,000 test images, found offline (never downloaded).
+
+    mnist: the copy shipped in explorer/assets. fashion-mnist: ``<data root>/FashionMNIST/raw/``
+    (where the trainer puts it), else the Debian package dataset-fashion-mnist.
+    Raises FileNotFoundError saying where it looked and how to get the files.
+    """
+    if dataset == "mnist":
+        for path in (TEST_IMAGES, TEST_LABELS):
+            if not path.is_file():
+                raise FileNotFoundError(f"{path} is missing; restore it from the repository (git checkout)")
+        return TEST_IMAGES, TEST_LABELS
+    if dataset != "fashion-mnist":
+        raise FileNotFoundError(f"the explorer has no test images for the dataset {dataset!r}")
+    folders = [raw_folder(data_root(), "FashionMNIST"), FASHION_MNIST_SYSTEM_DIR]
+    for folder in folders:
+        for suffix in ("", ".gz"):
+            images = folder / f"t10k-images-idx3-ubyte{suffix}"
+            labels = folder / f"t10k-labels-idx1-ubyte{suffix}"
+            if images.is_file() and labels.is_file():
+                return images, labels
+    raise FileNotFoundError(
+        f"the Fashion-MNIST test images are in none of {', '.join(map(str, folders))}. Install them with "
+        "`apt-get install dataset-fashion-mnist`, or once online run "
+        "`python -m train --dataset fashion-mnist`.")
+
+
+def class_names(dataset: str) -> tuple[str, ...]:
+    """Names of the ten classes of an image dataset ("0".."9" for MNIST)."""
+    return FASHION_MNIST_CLASSES if dataset == "fashion-mnist" else MNIST_CLASSES
+
+
+def load_test_set(dataset: str = "mnist") -> tuple[torch.Tensor, np.ndarray]:
+    """The 10,000 test images of ``dataset`` (MNIST ships with the explorer; see ``test_set_files``).
 
     returns: (images float32 [10000, 1, 28, 28] in [0, 1], labels int64 [10000] in 0..9).
-    Raises FileNotFoundError if the shipped files are missing.
+    Raises FileNotFoundError if the files are missing, ValueError if they are corrupt.
     """
-    for path in (TEST_IMAGES, TEST_LABELS):
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing; restore it from the repository (git checkout)")
-    images = to_unit_interval(torch.from_numpy(read_idx(TEST_IMAGES)))
-    labels = read_idx(TEST_LABELS).astype(np.int64)
+    images_file, labels_file = test_set_files(dataset)
+    images = to_unit_interval(torch.from_numpy(read_idx(images_file)))
+    labels = read_idx(labels_file).astype(np.int64)
     return images, labels
 
 
 @torch.inference_mode()
-def load_explorer_model(folder: str | Path, test_images: torch.Tensor) -> ExplorerModel:
-    """Load a checkpoint and encode the test set with it.
+def load_explorer_model(folder: str | Path, test_images: torch.Tensor,
+                        test_labels: np.ndarray | None = None) -> ExplorerModel:
+    """Load a checkpoint of an image model and encode the test set with it.
 
-    test_images: float32 [N, 1, 28, 28] in [0, 1].
-    Raises train.CheckpointError (a ValueError) if the folder is missing, partial or corrupt.
+    test_images: float32 [N, 1, 28, 28] in [0, 1]; test_labels: int [N] in 0..9, needed for a
+    conditional model (its codes are then the style codes E[q(z|x, y)]).
+    Raises train.CheckpointError (a ValueError) if the folder is missing, partial or corrupt, and
+    ValueError if the model does not take 28x28 images or needs labels that were not given.
     """
     folder = Path(folder)
     model = load_checkpoint(folder)
+    if tuple(model.config.data_shape) != (1, 28, 28):
+        raise ValueError(f"{folder.name} models {tuple(model.config.data_shape)} data, not 28x28 images")
+    if model.config.conditional and test_labels is None:
+        raise ValueError(f"{folder.name} is conditional: encoding the test set needs its labels")
+    labels = test_labels if model.config.conditional else None
+    dataset = read_config(folder).get("dataset", {}).get("name", "mnist")
     return ExplorerModel(name=folder.name, folder=folder, model=model, metrics=read_metrics(folder),
-                         codes=encode_all(model, test_images))
+                         codes=encode_all(model, test_images, labels), dataset=dataset)
 
 
 @torch.inference_mode()
@@ -393,6 +451,10 @@ class Projection:
     components: np.ndarray
     mean: np.ndarray
     explained: np.ndarray
+
+    def transform(self, z: np.ndarray) -> np.ndarray:
+        """Project more latents the same way: z float [M, d] (or [d]) -> float32 [M, 2] (or [2])."""
+        return ((np.asarray(z, dtype=np.float32) - self.mean) @ self.components.T).astype(np.float32)
 
 
 def pca_2d(codes: np.ndarray) -> Projection:

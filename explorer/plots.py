@@ -5,11 +5,14 @@ Every latent figure uses one colour per digit class (plotly's T10 palette) so th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 from plotly.colors import qualitative
 
+DIGITS = tuple(str(i) for i in range(10))
 DIGIT_COLORS = qualitative.T10  # 10 colours, index = digit
 MARK_COLOR = "#111111"
 ACTIVE_COLOR = "#4c78a8"  # active latent units in the KL-per-dimension chart
@@ -32,22 +35,23 @@ def _base_layout(title: str | None, height: int) -> dict:
 
 
 def digit_traces(codes: np.ndarray, labels: np.ndarray, *, size: float = 4, opacity: float = 0.75,
-                 hover: bool = True, showlegend: bool = True) -> list[go.Scattergl]:
-    """One WebGL scatter trace per digit class.
+                 hover: bool = True, showlegend: bool = True,
+                 names: Sequence[str] = DIGITS) -> list[go.Scattergl]:
+    """One WebGL scatter trace per class (digit).
 
-    codes: float [N, 2] latent locations; labels: int [N] in 0..9.
-    Hovering a point shows its digit and its index in the test set (unless hover=False).
+    codes: float [N, 2] latent locations; labels: int [N] in 0..9; names: the ten class names.
+    Hovering a point shows its class and its index in the test set (unless hover=False).
     """
     traces = []
     index = np.arange(len(labels))
     for digit in range(10):
         sel = labels == digit
         traces.append(go.Scattergl(
-            x=codes[sel, 0], y=codes[sel, 1], mode="markers", name=str(digit),
+            x=codes[sel, 0], y=codes[sel, 1], mode="markers", name=names[digit],
             marker=dict(size=size, color=DIGIT_COLORS[digit], opacity=opacity),
             unselected=dict(marker=dict(opacity=opacity)),  # no dimming when a point is clicked
             customdata=np.stack([labels[sel], index[sel]], axis=1),
-            hovertemplate="digit %{customdata[0]} · test index %{customdata[1]}<br>"
+            hovertemplate=f"{names[digit]} · test index %{{customdata[1]}}<br>"
                           "z = (%{x:.2f}, %{y:.2f})<extra></extra>" if hover else None,
             hoverinfo=None if hover else "skip",
             showlegend=showlegend, legendgroup=str(digit),
@@ -73,14 +77,16 @@ def mark_traces(marks: list[tuple[str, np.ndarray]], symbol: str = "star") -> li
 
 def latent_scatter(codes: np.ndarray, labels: np.ndarray, title: str, *,
                    marks: list[tuple[str, np.ndarray]] | None = None,
-                   path: np.ndarray | None = None, height: int = 460, faint: bool = False) -> go.Figure:
-    """The encoded test set coloured by digit, with optional marked points and a drawn path.
+                   path: np.ndarray | None = None, height: int = 460, faint: bool = False,
+                   names: Sequence[str] = DIGITS) -> go.Figure:
+    """The encoded test set coloured by class, with optional marked points and a drawn path.
 
     codes: float [N, 2]; labels: int [N]; path: float [S, 2] drawn as a line with dots.
     faint: small, nearly transparent dots (e.g. over a manifold of decoded tiles).
+    names: the ten class names (digits by default).
     """
     opacity = 0.2 if faint else 0.55 if path is not None or marks else 0.75
-    fig = go.Figure(digit_traces(codes, labels, size=3 if faint else 4, opacity=opacity))
+    fig = go.Figure(digit_traces(codes, labels, size=3 if faint else 4, opacity=opacity, names=names))
     if path is not None:
         fig.add_trace(go.Scattergl(
             x=path[:, 0], y=path[:, 1], mode="lines+markers", name="path", showlegend=False,
@@ -90,11 +96,13 @@ def latent_scatter(codes: np.ndarray, labels: np.ndarray, title: str, *,
         ))
     fig.add_traces(mark_traces(marks or []))
     fig.update_layout(**_base_layout(title, height))
+    fig.update_layout(legend_title_text="digit" if tuple(names) == DIGITS else "class")
     return fig
 
 
 def clickable_plane(codes: np.ndarray, labels: np.ndarray, grid: np.ndarray, title: str,
-                    clicked: np.ndarray | None = None, height: int = 520) -> go.Figure:
+                    clicked: np.ndarray | None = None, height: int = 520,
+                    names: Sequence[str] = DIGITS) -> go.Figure:
     """A z-plane on which a click anywhere selects a point.
 
     The test set is drawn faintly (not clickable); on top lies an invisible dense grid (grid:
@@ -103,7 +111,7 @@ def clickable_plane(codes: np.ndarray, labels: np.ndarray, grid: np.ndarray, tit
     on it (outlying digits beyond the grid are reached by panning). clicked: float [2], drawn as a
     cross marker.
     """
-    fig = go.Figure(digit_traces(codes, labels, size=3.5, opacity=0.35, hover=False))
+    fig = go.Figure(digit_traces(codes, labels, size=3.5, opacity=0.35, hover=False, names=names))
     fig.add_trace(go.Scattergl(
         x=grid[:, 0], y=grid[:, 1], mode="markers", name="z-plane grid", showlegend=False,
         marker=dict(size=6, color="rgba(0,0,0,0)", opacity=0),
@@ -248,3 +256,48 @@ def posterior_traces(mu: np.ndarray, contours: list[tuple[str, np.ndarray]],
                                marker=dict(symbol="x", size=11, color=MARK_COLOR),
                                hovertemplate="μ = (%{x:.3f}, %{y:.3f})<extra></extra>"))
     return traces
+
+
+DARK_MARK_COLOR = "#f2f2f2"
+PRESENTER_SCALE = 1.6  # marker sizes and line widths in presenter mode
+PRESENTER_FONT = 20
+
+
+def styled(fig: go.Figure, *, dark: bool = False, presenter: bool = False) -> go.Figure:
+    """Adapt a figure of this module, in place, to the app's dark theme and to presenter mode.
+
+    dark: transparent background, light text and light marks (black marks would vanish);
+    presenter: larger type, markers ``PRESENTER_SCALE`` times larger and thicker lines, for a hall.
+    """
+    if dark:
+        fig.update_layout(paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
+                          font_color="#e8e8e8", legend_font_color="#e8e8e8")
+        fig.update_xaxes(zerolinecolor="#555555", gridcolor="#333333")
+        fig.update_yaxes(zerolinecolor="#555555", gridcolor="#333333")
+        fig.for_each_trace(_lighten_marks)
+        for annotation_image in fig.layout.images:  # manifold tiles: white ink on black reads best
+            annotation_image.opacity = min(annotation_image.opacity or 1.0, 0.85)
+    if presenter:
+        fig.update_layout(font_size=PRESENTER_FONT, title_font_size=PRESENTER_FONT + 4,
+                          height=int((fig.layout.height or 450) * 1.2))
+        fig.for_each_trace(_enlarge_marks)
+    return fig
+
+
+def _lighten_marks(trace) -> None:
+    for part in ("line", "marker", "textfont"):
+        obj = getattr(trace, part, None)
+        if obj is not None and getattr(obj, "color", None) == MARK_COLOR:
+            obj.color = DARK_MARK_COLOR
+    marker = getattr(trace, "marker", None)
+    if marker is not None and marker.line is not None and marker.line.color == MARK_COLOR:
+        marker.line.color = DARK_MARK_COLOR
+
+
+def _enlarge_marks(trace) -> None:
+    marker = getattr(trace, "marker", None)
+    if marker is not None and isinstance(marker.size, int | float):
+        marker.size = marker.size * PRESENTER_SCALE
+    line = getattr(trace, "line", None)
+    if line is not None and isinstance(line.width, int | float):
+        line.width = line.width * PRESENTER_SCALE

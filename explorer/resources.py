@@ -1,0 +1,103 @@
+"""What the explorer computes once per server process and shares, read-only, with every session.
+
+Models, the test set, its encodings, click grids, manifold tiles and projections are cached with
+``st.cache_resource`` keyed by a checkpoint folder (a string), never by arrays. Nothing here is
+recomputed on a click. Errors are not cached: a fixed checkpoint loads on the next rerun.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from train import load_checkpoint, read_config
+from train.data import toy_gaussians
+
+from . import core
+
+PLANE_GRID = 110  # points per side of the invisible click grid
+
+
+@st.cache_resource(show_spinner="Loading the test images…")
+def test_set(dataset: str = "mnist") -> tuple:
+    """(images float32 torch [10000, 1, 28, 28] in [0, 1], labels int64 numpy [10000]) of ``dataset``
+    (raises FileNotFoundError)."""
+    return core.load_test_set(dataset)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def checkpoints() -> list[core.CheckpointInfo]:
+    """Every folder under checkpoints/, read from JSON only; re-read at most once a minute, so new
+    folders appear without a restart and a rerun never waits for the disk."""
+    return core.list_checkpoints()
+
+
+def checkpoint(name: str) -> core.CheckpointInfo | None:
+    """The listed checkpoint called ``name``, or None."""
+    return next((info for info in checkpoints() if info.name == name), None)
+
+
+@st.cache_resource(show_spinner="Loading a checkpoint and encoding the test set…")
+def explorer_model(folder: str) -> core.ExplorerModel:
+    """The image model in ``folder`` with its dataset's test set encoded (raises CheckpointError,
+    ValueError, FileNotFoundError)."""
+    info = core.CheckpointInfo(Path(folder).name, Path(folder), read_config(folder))
+    images, labels = test_set(info.dataset)
+    return core.load_explorer_model(folder, images, labels)
+
+
+@st.cache_resource(show_spinner="Loading a checkpoint…")
+def plain_model(folder: str):
+    """The model in ``folder`` on the CPU, without encoding anything (raises CheckpointError)."""
+    return load_checkpoint(folder)
+
+
+@st.cache_resource
+def plane(folder: str) -> tuple[tuple[float, ...], np.ndarray]:
+    """(extent, grid float32 [G, 2]) of the clickable z-plane of the 2-D model in ``folder``."""
+    extent = core.plane_extent(explorer_model(folder).codes)
+    return extent, core.plane_grid(extent, PLANE_GRID)
+
+
+@st.cache_resource
+def manifold(folder: str, n: int, spacing: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(xs, ys, decoded tiles [n*n, 28, 28]) of the manifold overlay of the 2-D model in ``folder``."""
+    m = explorer_model(folder)
+    xs, ys = core.manifold_axes(m.codes, n, spacing)
+    return xs, ys, core.manifold_images(m.model, xs, ys)
+
+
+@st.cache_resource
+def projection(folder: str) -> core.Projection:
+    """PCA of the test-set codes of the model in ``folder`` (d > 2)."""
+    return core.pca_2d(explorer_model(folder).codes)
+
+
+def view_points(m: core.ExplorerModel) -> tuple[np.ndarray, core.Projection | None]:
+    """The test set's codes as 2-D points to draw: (float32 [N, 2], None) for a 2-D latent, or their
+    PCA projection and the projection (to place more latents with ``transform``) for d > 2."""
+    if m.model.latent_dim == 2:
+        return m.codes, None
+    proj = projection(str(m.folder))
+    return proj.points, proj
+
+
+@st.cache_resource
+def toy_data():
+    """The two-Gaussians data (generated from a fixed seed, once per server)."""
+    return toy_gaussians()
+
+
+@st.cache_resource(show_spinner="Preparing the toy demo…")
+def toy_demo(folder: str) -> core.ToyDemo:
+    """The toy model in ``folder`` on the two-Gaussians test points (raises CheckpointError)."""
+    return core.toy_demo(plain_model(folder), toy_data().test_x)
+
+
+def warm_up(folder: str) -> None:
+    """Compute what the first pages of a 2-D image model need, so the first click is instant."""
+    m = explorer_model(folder)
+    if m.model.latent_dim == 2:
+        plane(folder)

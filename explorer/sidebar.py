@@ -1,0 +1,78 @@
+"""The sidebar: the model picker that drives every page, the selected model's metrics, presenter mode."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from . import core, resources, state, ui
+
+PRESENTER_CSS = """
+<style>
+  html { font-size: 20px; }
+  [data-testid="stMainBlockContainer"] { padding-top: 2.5rem; max-width: 100%; }
+  [data-testid="stCaptionContainer"] { font-size: 0.95rem; }
+</style>
+"""
+
+
+def render() -> None:
+    infos = resources.checkpoints()
+    with st.sidebar:
+        if not infos:
+            st.warning(f"No checkpoint folders under `{core.CHECKPOINT_DIR}`. Create them with "
+                       f"`{core.RETRAIN_COMMAND}`.")
+            return
+        by_name = {info.name: info for info in infos}
+        if st.session_state.get(state.MODEL.key) not in by_name:
+            fallback = ui.DEFAULT_MODEL if ui.DEFAULT_MODEL in by_name else infos[0].name
+            st.session_state[state.MODEL.key] = fallback
+        name = st.selectbox("Model", list(by_name), key=state.MODEL.key,
+                            format_func=lambda n: short(by_name[n]),
+                            help="Every folder under checkpoints/. Each page shows the model picked here.")
+        describe(by_name[name])
+        st.toggle("Presenter mode", key=state.PRESENT.key,
+                  help="Larger type, images and markers; the sidebar starts collapsed (reopen it with "
+                       "the arrow at the top left). The theme (light or dark) is in the ⋮ menu, Settings.")
+        with st.expander(f"All {len(infos)} checkpoints"):
+            st.markdown("\n".join(f"- {short(info)}" for info in infos))
+        st.caption("Data: MNIST (Y. LeCun, C. Cortes, C. J. C. Burges) and Fashion-MNIST (Zalando "
+                   "Research), 10,000 test images each. Everything runs on this machine.")
+    if ui.presenting():
+        st.html(PRESENTER_CSS)
+
+
+def short(info: core.CheckpointInfo) -> str:
+    """One line: name · kind · dataset · d · headline metric."""
+    config = info.model_config
+    if info.error or config is None:
+        return f"{info.name} · unreadable"
+    return (f"{info.name} · {core.kind_label(config)} · {info.dataset} · d = {config.latent_dim} · "
+            f"{headline(info.metrics)}")
+
+
+def headline(metrics: dict | None) -> str:
+    metrics = metrics or {}
+    if "test_negative_elbo" in metrics:
+        return f"−ELBO {metrics['test_negative_elbo']:.1f} nats"
+    if "test_recon_nll" in metrics:
+        return f"recon NLL {metrics['test_recon_nll']:.1f} nats"
+    return "no test metrics"
+
+
+def describe(info: core.CheckpointInfo) -> None:
+    """The selected model: what it is and its test metrics, in nats per test input."""
+    config, metrics = info.model_config, info.metrics or {}
+    if info.error or config is None:
+        st.error(f"`{info.name}` cannot be read: {info.error or 'no valid model config'}")
+        return
+    lines = [f"**{config.describe()}**", f"data: {info.dataset}, latent d = {config.latent_dim}"]
+    if "test_negative_elbo" in metrics:
+        lines.append(f"test −ELBO **{metrics['test_negative_elbo']:.2f} nats** "
+                     f"(recon {metrics['test_recon_nll']:.2f} + KL {metrics['test_kl']:.2f})")
+        if "test_iwae_nll" in metrics:
+            lines.append(f"IWAE NLL (K = {metrics['iwae_k']}) **{metrics['test_iwae_nll']:.2f} nats**")
+        if "active_units" in metrics:
+            lines.append(f"active units {metrics['active_units']} / {config.latent_dim}")
+    elif "test_recon_nll" in metrics:
+        lines.append(f"test reconstruction NLL **{metrics['test_recon_nll']:.2f} nats**")
+    st.markdown("  \n".join(lines))

@@ -1,0 +1,224 @@
+"""Widgets and helpers that every page shares: the selected model, images, charts, clicks, errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from train import CheckpointError, ModelConfig
+
+from . import core, plots, resources, state
+
+IMAGE_SCALE = 8  # 28x28 -> 224x224 crisp pixels
+ROW_SCALE = 4  # smaller, for rows of reconstructions
+DEFAULT_MODEL = "mnist-vae-2d"
+USER_DIGIT = "user-digit"  # session key: the last drawn or uploaded digit, float32 [28, 28] in [0, 1]
+USER_DIGIT_SOURCE = "user-digit-source"  # "your drawing" or the uploaded file's name
+
+
+# --- what a page needs from the selected model ------------------------------------------------
+
+
+def is_image_model(config: ModelConfig) -> bool:
+    """A model of 28x28 one-channel images (MNIST, Fashion-MNIST)."""
+    return tuple(config.data_shape) == (1, 28, 28)
+
+
+def decodes_z_alone(config: ModelConfig) -> bool:
+    """An image model whose decoder takes z alone (not the conditional VAE, which also needs y)."""
+    return is_image_model(config) and not config.conditional
+
+
+def is_2d(config: ModelConfig) -> bool:
+    return decodes_z_alone(config) and config.latent_dim == 2
+
+
+def selected_name() -> str:
+    """The checkpoint folder chosen in the sidebar's model picker."""
+    return st.session_state.get(state.MODEL.key) or DEFAULT_MODEL
+
+
+def require(fits: Callable[[ModelConfig], bool], needs: str) -> core.CheckpointInfo | None:
+    """The selected checkpoint if its config satisfies ``fits``; otherwise None, after saying what
+    this page ``needs`` and offering a button for each checkpoint that fits."""
+    info = resources.checkpoint(selected_name())
+    if info is None:
+        st.warning(f"No checkpoint folder `{selected_name()}`. Pick one in the sidebar, or create the "
+                   f"shipped ones with `{core.RETRAIN_COMMAND}`.")
+        return None
+    config = info.model_config
+    if config is None:
+        report_unreadable(info)
+        return None
+    if fits(config):
+        return info
+    st.info(f"This view needs {needs}. The selected model, `{info.name}`, is a {config.describe()} "
+            f"({info.dataset}).", icon=":material/swap_horiz:")
+    suitable = [i.name for i in resources.checkpoints() if i.model_config and fits(i.model_config)]
+    for column, name in zip(st.columns(max(len(suitable), 1)), suitable, strict=False):
+        column.button(f"Use {name}", key=f"use-{name}", on_click=select_model, args=(name,))
+    return None
+
+
+def select_model(name: str) -> None:
+    """Switch the sidebar's model picker (a button callback)."""
+    st.session_state[state.MODEL.key] = name
+
+
+def report_unreadable(info: core.CheckpointInfo) -> None:
+    st.error(f"**Could not read `{info.folder}`.** {info.error or 'config.json has no valid model section.'}"
+             f"\n\nRecreate it with `{core.RETRAIN_COMMAND}` (or `git checkout -- {info.folder}` to restore "
+             "a shipped one).", icon=":material/error:")
+
+
+def load_or_report(loader: Callable, folder: Path | str):
+    """``loader(str(folder))``, or None after showing why the checkpoint could not be loaded and the
+    command that recreates it (the page keeps running)."""
+    try:
+        return loader(str(folder))
+    except FileNotFoundError as e:
+        st.error(f"**`{Path(folder).name}` needs test images that are not on this machine**: {e}",
+                 icon=":material/error:")
+        return None
+    except (CheckpointError, ValueError) as e:
+        st.error(f"**Could not load the checkpoint `{folder}`.** {e}\n\n"
+                 f"Create it with `{core.RETRAIN_COMMAND}` (or `git checkout -- {folder}` to restore "
+                 "the shipped one).", icon=":material/error:")
+        return None
+
+
+def selected_model(fits: Callable[[ModelConfig], bool], needs: str) -> core.ExplorerModel | None:
+    """The selected image model with its test-set codes, or None (with the reason shown)."""
+    info = require(fits, needs)
+    return None if info is None else load_or_report(resources.explorer_model, info.folder)
+
+
+def partner_choices(current: str, fits: Callable[[ModelConfig], bool]) -> list[str]:
+    """Other checkpoints of the same dataset that fit, the opposite family first: for a VAE the AE of
+    the same latent size, for an AE or DAE the VAE (the comparison a lecture makes)."""
+    this = resources.checkpoint(current)
+    infos = {i.name: i for i in resources.checkpoints() if i.model_config and fits(i.model_config)
+             and (this is None or i.dataset == this.dataset)}
+    infos.pop(current, None)
+    config = this.model_config if this else None
+    if config is None:
+        return list(infos)
+
+    def rank(name: str) -> tuple:
+        other = infos[name].model_config
+        same_data = infos[name].dataset == this.dataset and other.latent_dim == config.latent_dim
+        opposite = other.variational != config.variational
+        plain = other.kind in ("ae", "vae") and other.beta == 1
+        return (not same_data, not opposite, not plain, name)
+
+    return sorted(infos, key=rank)
+
+
+def compare_picker(label: str, current: str, fits: Callable[[ModelConfig], bool], key: str = "compare",
+                   default_first: bool = True) -> str | None:
+    """A "compare with" selectbox of other fitting checkpoints (or none); returns the choice."""
+    options = ["none", *partner_choices(current, fits)]
+    if st.session_state.get(key) not in options:
+        st.session_state[key] = options[1] if default_first and len(options) > 1 else "none"
+    choice = st.selectbox(label, options, key=key)
+    return None if choice == "none" else choice
+
+
+# --- drawing ------------------------------------------------------------------------------------
+
+
+def image(img: np.ndarray, caption: str | None = None, scale: int = IMAGE_SCALE, target=st) -> None:
+    """Show a [28, 28] image in [0, 1] enlarged ``scale`` times with crisp pixels."""
+    if presenting():
+        scale = int(scale * 1.25)
+    target.image(core.enlarge(img, scale), caption=caption, width=scale * 28)
+
+
+def presenting() -> bool:
+    return bool(st.session_state.get(state.PRESENT.key))
+
+
+def dark_theme() -> bool:
+    try:
+        return st.context.theme.type == "dark"
+    except AttributeError:  # no browser attached (tests)
+        return False
+
+
+def chart(fig, key: str, *, clickable: bool = False, target=st):
+    """Show a plotly figure of ``explorer.plots`` in the app's theme and presenter size.
+
+    clickable: a click selects a point and reruns (the page, or only the enclosing fragment).
+    returns: the selection event (clickable charts) or None.
+    """
+    plots.styled(fig, dark=dark_theme(), presenter=presenting())
+    config = {"displaylogo": False, "scrollZoom": False}
+    if clickable:
+        return target.plotly_chart(fig, key=key, on_select="rerun", selection_mode="points", config=config)
+    target.plotly_chart(fig, key=key, config=config)
+    return None
+
+
+# --- clicks -------------------------------------------------------------------------------------
+
+
+def selected_points(event) -> list[dict]:
+    try:
+        return list(event["selection"]["points"] or [])
+    except (KeyError, TypeError):
+        return []
+
+
+def clicked_z(event) -> np.ndarray | None:
+    """The (x, y) of the first clicked point in a plotly selection event, or None."""
+    for point in selected_points(event):
+        if "x" in point and "y" in point:
+            return np.array([point["x"], point["y"]], dtype=np.float32)
+    return None
+
+
+def last_click(chart_key: str, param: state.Param) -> np.ndarray | None:
+    """The z of the latest click on the clickable plane ``chart_key``, kept under ``param.key`` and
+    mirrored in the URL.
+
+    The chart's selection is in session state before the chart is drawn, so the figure can already
+    carry the marker at the clicked point; the last z is kept when a rerun brings no new click.
+    """
+    selected = clicked_z(st.session_state.get(chart_key))
+    if selected is not None:
+        st.session_state[param.key] = selected
+        state.publish_one(param)
+    return st.session_state.get(param.key)
+
+
+def picked_index(event) -> int | None:
+    """The test index (customdata[1]) of the first clicked digit in a selection event, or None.
+
+    WebGL traces report customdata as {"0": label, "1": index}, SVG traces as [label, index].
+    """
+    for point in selected_points(event):
+        custom = point.get("customdata")
+        if isinstance(custom, dict):
+            custom = [custom.get("0"), custom.get("1")]
+        if isinstance(custom, list | tuple) and len(custom) >= 2 and custom[1] is not None:
+            return int(custom[1])
+    return None
+
+
+def set_state(key: str, value) -> None:
+    """A button callback: st.session_state[key] = value."""
+    st.session_state[key] = value
+
+
+def index_input(label: str, key: str, default: int, target=st, n: int = 10_000, **kwargs) -> int:
+    """A test-set index (0..n-1) kept in session state (and so in the URL when the page says so)."""
+    state.default(key, default)
+    return int(target.number_input(label, min_value=0, max_value=n - 1, step=1, key=key, **kwargs))
+
+
+def digit_caption(index: int, labels: np.ndarray, names=plots.DIGITS) -> str:
+    """"#0: a 7" (or "#0: a Ankle boot" with Fashion-MNIST's class names)."""
+    return f"#{index}: a {names[labels[index]]}"

@@ -1,0 +1,67 @@
+"""Conditional generation (CVAE): one style z with every class; one class across the style plane."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from explorer import core, plots, resources, state, ui
+
+Z = state.Param("z", "cvae-z", state.parse_z, state.show_z)
+PARAMS = (state.Param("digit", "cvae-index", state.int_in(0, 9_999)),
+          state.Param("class", "cvae-class", state.int_in(0, 9)), Z)
+
+
+def fits(config) -> bool:
+    return ui.is_image_model(config) and config.conditional and config.latent_dim == 2
+
+
+def render() -> None:
+    m = ui.selected_model(fits, "a conditional VAE with a 2-D latent")
+    if m is None:
+        return
+    images, labels = resources.test_set(m.dataset)
+    st.caption("The conditional VAE is given the digit's class y, so its 2-D latent z only has to carry "
+               "the *style*: slant, stroke width, size. Encode one digit with its own class, then decode "
+               "its z with every class; or fix a class and click the style plane.")
+    left, right = st.columns(2)
+    with left:
+        index = ui.index_input("Style of test digit", "cvae-index", 0)
+        z = core.style_of(m.model, images[index], int(labels[index]))
+        caption = ui.digit_caption(index, labels, m.class_names)
+        ui.image(np.asarray(images[index, 0]), caption=f"{caption}, style z = "
+                 
+                 f"({z[0]:.2f}, {z[1]:.2f})", scale=ui.ROW_SCALE * 2)
+        ten = core.decode_with_labels(m.model, np.repeat(z[None], 10, axis=0), list(range(10)))
+        st.image(core.strip(ten, scale=3), caption=f"classes 0–9 decoded in the style of #{index}")
+    with right:
+        state.default("cvae-class", 3)
+        digit = st.radio("Class", list(range(10)), horizontal=True, key="cvae-class")
+        style_plane(m, labels, digit)
+    n = 12
+    plane_images = core.decode_with_labels(m.model, core.prior_quantile_grid(n), [digit] * n * n)
+    st.image(core.image_grid(plane_images, columns=n, scale=2),
+             caption=f"class {digit} across the style plane: z on prior quantiles 5 %…95 % per axis")
+
+
+@st.fragment
+def style_plane(m: core.ExplorerModel, labels: np.ndarray, digit: int) -> None:
+    """Click a style z: only this fragment reruns."""
+    extent, grid = resources.plane(str(m.folder))
+    clicked = ui.last_click("cvae-plane", Z)
+    plot_col, image_col = st.columns([3, 2])
+    fig = plots.clickable_plane(m.codes, labels, grid, "Click a style z", clicked, height=340,
+                                names=m.class_names)
+    fig.update_layout(showlegend=False)
+    ui.chart(fig, "cvae-plane", clickable=True, target=plot_col)
+    if clicked is None:
+        image_col.info("Click the style plane to draw the chosen class in that style.")
+        return
+    style = np.asarray(clicked, dtype=np.float32)
+    drawn = core.decode_with_labels(m.model, style[None], [digit])[0]
+    ui.image(drawn, caption=f"a {digit} at z = ({style[0]:.2f}, {style[1]:.2f})", scale=ui.ROW_SCALE * 2,
+             target=image_col)
+
+
+if __name__ == "__main__":  # run as a page by st.navigation
+    render()

@@ -1,0 +1,55 @@
+"""Click to decode: click anywhere on a 2-D z-plane; the same z can be decoded by a second model."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from explorer import core, plots, resources, state, ui
+
+Z = state.Param("z", "decode-z", state.parse_z, state.show_z)
+PARAMS = (Z, state.Param("compare", "decode-compare", state.parse_text))
+
+
+def render() -> None:
+    m = ui.selected_model(ui.is_2d, "a 2-D latent whose decoder takes z alone (the CVAE has its own page)")
+    if m is not None:
+        plane(m)
+
+
+@st.fragment
+def plane(m: core.ExplorerModel) -> None:
+    """Reruns alone on a click: the cached figure inputs are reused and only one decode runs."""
+    labels = resources.test_set(m.dataset)[1]
+    compare = ui.compare_picker("Also decode the same z with", m.name, ui.is_2d, key="decode-compare",
+                                default_first=False)
+    extent, grid = resources.plane(str(m.folder))
+    chart_key = f"zplane-{m.name}"
+    z = ui.last_click(chart_key, Z)
+    plot_col, image_col = st.columns([3, 2])
+    fig = plots.clickable_plane(m.codes, labels, grid, f"{m.label} z-plane: click anywhere", z,
+                                names=m.class_names)
+    ui.chart(fig, chart_key, clickable=True, target=plot_col)
+    with image_col:
+        if z is None:
+            st.info("Click a spot on the plane (empty space too) to decode it.")
+            return
+        z = np.asarray(z, dtype=np.float32)
+        if compare is None:
+            ui.image(core.decode(m.model, z), caption=f"decoded by the {m.label}")
+        else:
+            other = ui.load_or_report(resources.plain_model, core.CHECKPOINT_DIR / compare)
+            left, right = st.columns(2)
+            ui.image(core.decode(m.model, z), caption=f"decoded by the {m.label}", scale=ui.ROW_SCALE * 2,
+                     target=left)
+            if other is not None:
+                ui.image(core.decode(other, z), caption=f"same z, {compare}", scale=ui.ROW_SCALE * 2,
+                         target=right)
+        st.markdown(f"**z = ({z[0]:.2f}, {z[1]:.2f})**")
+        nearest = core.nearest_test_index(m.codes, z)
+        st.caption(f"Nearest test image in latent space: index {nearest} "
+                   f"(a {m.class_names[labels[nearest]]}).")
+
+
+if __name__ == "__main__":  # run as a page by st.navigation
+    render()

@@ -1,0 +1,68 @@
+"""Denoising: a corrupted test digit through the DAE and the other models, scored on the clean one."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from explorer import core, resources, state, ui
+
+NOISES = {"mask": "masking (pixels set to 0)", "gaussian": "additive Gaussian"}
+PARAMS = (state.Param("digit", "denoise-index", state.int_in(0, 9_999)),
+          state.Param("noise", "denoise-noise", state.one_of(*NOISES)),
+          state.Param("level", "denoise-level", state.float_in(0.0, 0.9)))
+
+
+def render() -> None:
+    m = ui.selected_model(ui.decodes_z_alone, "an image model whose decoder takes z alone (a DAE shows "
+                          "denoising best)")
+    if m is None:
+        return
+    images, labels = resources.test_set(m.dataset)
+    config = m.model.config
+    trained = (f"The DAE `{m.name}` was trained to reconstruct clean digits from corrupted ones "
+               f"({config.noise} noise at level {config.noise_level:g})" if config.kind == "dae" else
+               f"`{m.name}` is a {m.label}: it only ever saw clean digits (pick a DAE in the sidebar to see "
+               "one trained on corrupted digits)")
+    st.caption(f"{trained}. Each reconstruction is scored against the *clean* digit: "
+               "−log p(x_clean | z = encode(x_noisy)), in nats.")
+    index_col, noise_col, level_col = st.columns(3)
+    index = ui.index_input("Test digit", "denoise-index", 7, target=index_col)
+    state.default("denoise-noise", config.noise if config.kind == "dae" else "mask")
+    state.default("denoise-level", float(config.noise_level) if config.kind == "dae" else 0.3)
+    noise = noise_col.radio("Noise", list(NOISES), horizontal=True, key="denoise-noise",
+                            format_func=NOISES.get)
+    level = level_col.slider("Noise level (masked fraction, or std)", min_value=0.0, max_value=0.9, step=0.05,
+                             key="denoise-level")
+    others = [n for n in ui.partner_choices(m.name, lambda c: ui.decodes_z_alone(c)
+                                            and c.latent_dim == m.model.latent_dim)
+              if resources.checkpoint(n).dataset == resources.checkpoint(m.name).dataset]
+    compare = st.multiselect("Compare with", others, default=lecture_trio(others),
+                             key=f"denoise-compare-{m.name}")
+    clean = np.asarray(images[index, 0])
+    noisy = core.corrupt_image(clean, noise, level, seed=index)
+    models = [m] + [x for x in (ui.load_or_report(resources.explorer_model, core.CHECKPOINT_DIR / n)
+                                for n in compare) if x is not None]
+    columns = st.columns(2 + len(models))
+    ui.image(clean, caption=ui.digit_caption(index, labels, m.class_names), scale=ui.ROW_SCALE * 2,
+             target=columns[0])
+    ui.image(noisy, caption=f"{noise} {level:g}", scale=ui.ROW_SCALE * 2, target=columns[1])
+    for column, model in zip(columns[2:], models, strict=True):
+        recon, nll = core.reconstruct(model.model, noisy[None], clean[None])
+        ui.image(recon[0], caption=f"{model.label}: {nll[0]:.1f} nats", scale=ui.ROW_SCALE * 2, target=column)
+
+
+def lecture_trio(names: list[str]) -> list[str]:
+    """The first plain DAE, AE and VAE among ``names`` (noisy | DAE | AE | VAE is the lecture's row)."""
+    chosen = []
+    for kind in ("dae", "ae", "vae"):
+        for name in names:
+            config = resources.checkpoint(name).model_config
+            if config.kind == kind and config.beta == 1:
+                chosen.append(name)
+                break
+    return chosen
+
+
+if __name__ == "__main__":  # run as a page by st.navigation
+    render()

@@ -1,0 +1,133 @@
+"""Draw or upload a digit: preprocessed like MNIST, placed on the latent plane, reconstructed."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import streamlit as st
+
+from explorer import core, plots, resources, state, ui
+from explorer.preprocess import UploadError, to_mnist
+
+CANVAS_SIZE = 240
+STROKE_WIDTH = 20  # canvas pixels: about 2 MNIST pixels once a digit is fitted in 20x20
+TRAIL = "user-trail"  # session key: {model name: the drawing's location after each stroke, float32 [T, d]}
+PARAMS = (state.Param("compare", "compare", state.parse_text),)
+
+
+def render() -> None:
+    m = ui.selected_model(ui.decodes_z_alone, "an image model whose decoder takes z alone")
+    if m is None:
+        return
+    images, labels = resources.test_set(m.dataset)
+    input_col, plane_col, output_col = st.columns([3, 4, 3])
+    with input_col:
+        st.markdown("**Draw a digit**: each stroke moves it on the plane.")
+        drawing = canvas_png()
+        upload = st.file_uploader("…or upload a PNG or JPEG of one handwritten digit (dark on light or light "
+                                  "on dark)", type=["png", "jpg", "jpeg"], key="upload")
+        other_name = ui.compare_picker("Compare with", m.name, ui.decodes_z_alone)
+    result, source = latest_input(drawing, upload)
+    if result is None:
+        plane_col.info("Draw a digit on the canvas or upload a photo. It is converted like MNIST: grayscale, "
+                       "inverted if the paper is light, cropped to the ink, fitted in 20×20 keeping its "
+                       "aspect, and centred by its centre of mass in 28×28.")
+        return
+    x = result.image
+    models = [m]
+    if other_name:
+        other = ui.load_or_report(resources.explorer_model, core.CHECKPOINT_DIR / other_name)
+        if other is not None:
+            models.append(other)
+    codes = {model.name: core.encode(model.model, x[None])[0] for model in models}
+    trail = update_trail(codes[m.name], source, m.name)
+    with output_col:
+        pair = st.columns(2)
+        if source != "your drawing":
+            pair[0].image(result.original, caption="your upload", width=ui.ROW_SCALE * 28)
+        ui.image(x, caption="as MNIST input" + (" (inverted)" if result.inverted else ""), scale=ui.ROW_SCALE,
+                 target=pair[1])
+        recons = st.columns(len(models))
+        for col, model in zip(recons, models, strict=True):
+            recon, nll = core.reconstruct(model.model, x[None])
+            ui.image(recon[0], caption=f"{model.label}: {nll[0]:.1f} nats", scale=ui.ROW_SCALE, target=col)
+        for model in models:
+            nearest = core.nearest_test_indices(model.codes, codes[model.name], 5)
+            st.image(core.strip(np.asarray(images[nearest, 0]), scale=2),
+                     caption=f"5 nearest test digits in the {model.label}'s latent space: "
+                             + ", ".join(f"#{i} (a {m.class_names[labels[i]]})" for i in nearest))
+        st.caption("It is now also an end choice on **Interpolation** and a digit on **Posterior q(z|x)**.")
+    with plane_col:
+        for model in models:
+            points, proj = resources.view_points(model)
+            z = codes[model.name]
+            mark = z if proj is None else proj.transform(z)
+            path = None
+            if model is m and len(trail) > 1:  # where the drawing was after each stroke
+                path = trail if proj is None else proj.transform(trail)
+            title = f"{model.label}: {source}" + ("" if proj is None else " (PCA)")
+            fig = plots.latent_scatter(points, labels, title, marks=[(source, mark)], path=path, height=420,
+                                       names=m.class_names)
+            ui.chart(fig, f"draw-plot-{model.name}")
+
+
+def canvas_png() -> bytes | None:
+    """The canvas as PNG bytes (black ink on white), or None while it is empty."""
+    from streamlit_drawable_canvas import st_canvas  # registers its component inside the app only
+
+    result = st_canvas(stroke_width=STROKE_WIDTH, stroke_color="#000000", background_color="#ffffff",
+                       height=CANVAS_SIZE, width=CANVAS_SIZE, drawing_mode="freedraw", key="canvas",
+                       return_image_data=True)
+    if not (result.json_data or {}).get("objects"):
+        st.session_state.pop(TRAIL, None)
+        return None
+    return result.image_bytes
+
+
+def latest_input(drawing: bytes | None, upload):
+    """(preprocessed digit, source name) of whichever input changed last, or (None, None).
+
+    Also keeps it in session state for the Interpolation and Posterior pages. An unreadable upload
+    shows why and keeps the page running.
+    """
+    tokens = {"drawing": drawing and hashlib.sha1(drawing).hexdigest(),
+              "upload": upload and upload.file_id}
+    seen = st.session_state.setdefault("draw-seen", {})
+    changed = [k for k, token in tokens.items() if token and seen.get(k) != token]
+    seen.update(tokens)
+    current = changed[-1] if changed else st.session_state.get("draw-current")
+    if current is None or not tokens.get(current):
+        current = "drawing" if drawing else "upload" if upload else None
+    st.session_state["draw-current"] = current
+    if current is None:
+        st.session_state.pop(ui.USER_DIGIT, None)
+        return None, None
+    data, name = (drawing, "your drawing") if current == "drawing" else (upload.getvalue(), upload.name)
+    try:
+        result = to_mnist(data)
+    except UploadError as e:
+        st.error(f"**{name}**: {e}", icon=":material/warning:")
+        return None, None
+    st.session_state[ui.USER_DIGIT] = result.image
+    st.session_state[ui.USER_DIGIT_SOURCE] = name
+    return result, name
+
+
+def update_trail(z: np.ndarray, source: str, model_name: str) -> np.ndarray:
+    """Append the drawing's latest location in ``model_name``'s latent space (once per change) and
+    return that trail, float32 [T, d]; an upload has no trail."""
+    if source != "your drawing":
+        return np.asarray([z])
+    trails = st.session_state.setdefault(TRAIL, {})
+    trail = trails.get(model_name)
+    if trail is None:
+        trail = np.asarray([z])
+    elif not np.allclose(trail[-1], z):
+        trail = np.vstack([trail, z])
+    trails[model_name] = trail
+    return trail
+
+
+if __name__ == "__main__":  # run as a page by st.navigation
+    render()

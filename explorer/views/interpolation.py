@@ -1,0 +1,108 @@
+"""Interpolation: linear or spherical paths between two digits' codes, decoded, animated, exported."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from explorer import core, plots, resources, state, ui
+
+N_TEST = 10_000
+ENDS = ("test digit", "your digit")
+PARAMS = (
+    state.Param("from", "interp-start", state.int_in(0, N_TEST - 1)),
+    state.Param("to", "interp-end", state.int_in(0, N_TEST - 1)),
+    state.Param("from_source", "interp-start-source", state.one_of(*ENDS)),
+    state.Param("to_source", "interp-end-source", state.one_of(*ENDS)),
+    state.Param("steps", "interp-steps", state.int_in(3, 16)),
+    state.Param("path", "interp-method", state.one_of(*core.INTERPOLATIONS)),
+    state.Param("compare", "compare", state.parse_text),
+)
+
+
+def render() -> None:
+    m = ui.selected_model(ui.decodes_z_alone, "an image model whose decoder takes z alone")
+    if m is None:
+        return
+    images, labels = resources.test_set(m.dataset)
+    user = st.session_state.get(ui.USER_DIGIT)
+    c0, c1, c2, c3, c4 = st.columns([3, 3, 3, 2, 3])
+    with c0:
+        other_name = ui.compare_picker("Compare with", m.name, ui.decodes_z_alone)
+    start = end_ui(c1, "From", "interp-start", 3, user is not None)
+    end = end_ui(c2, "To", "interp-end", 2, user is not None)
+    state.default("interp-steps", 10)
+    state.default("interp-method", "linear")
+    steps = c3.slider("Steps", 3, 16, key="interp-steps")
+    method = c4.radio("Path", core.INTERPOLATIONS, horizontal=True, key="interp-method",
+                      format_func={"linear": "linear", "spherical": "spherical (slerp)"}.get)
+    formula = ("z(t) = (1 − t)·z_start + t·z_end" if method == "linear" else
+               "z(t) = sin((1 − t)ω)/sin ω · z_start + sin(tω)/sin ω · z_end, ω the angle between them")
+    ends = [describe(e, labels, m.class_names) for e in (start, end)]
+    st.caption(f"From {ends[0]} to {ends[1]}: {formula}; each step decoded, and played back as an animation.")
+    models = [m]
+    if other_name:
+        other = ui.load_or_report(resources.explorer_model, core.CHECKPOINT_DIR / other_name)
+        if other is not None:
+            models.append(other)
+    paths = {}
+    for model in models:
+        z_start, z_end = (code_of(model, e, images, user) for e in (start, end))
+        path = core.interpolate(z_start, z_end, steps, method)
+        paths[model.name] = path
+        decoded = core.decode(model.model, path)
+        strip = core.strip(decoded, scale=3)
+        animation = core.gif_bytes([core.enlarge(img, 4) for img in decoded])
+        st.markdown(f"**{model.label}** `{model.name}`")
+        strip_col, gif_col = st.columns([6, 1])
+        strip_col.image(strip)
+        gif_col.image(animation)
+        stem = f"{model.name}-{method}-{slug(start)}-to-{slug(end)}"
+        png_col, gif_download_col, _ = st.columns([1, 1, 3])
+        png_col.download_button("Strip as PNG", core.png_bytes(strip), file_name=f"{stem}.png",
+                                mime="image/png", key=f"interp-png-{model.name}", icon=":material/download:")
+        gif_download_col.download_button("Animation as GIF", animation, file_name=f"{stem}.gif",
+                                         mime="image/gif", key=f"interp-gif-{model.name}",
+                                         icon=":material/download:")
+    for column, model in zip(st.columns(len(models)), models, strict=True):
+        points, proj = resources.view_points(model)
+        path = paths[model.name] if proj is None else proj.transform(paths[model.name])
+        title = f"{model.label}: interpolation path" + ("" if proj is None else " (PCA)")
+        ui.chart(plots.latent_scatter(points, labels, title, path=path, height=420, names=m.class_names),
+                 f"interp-plot-{model.name}", target=column)
+
+
+def end_ui(column, label: str, key: str, default: int, has_user_digit: bool) -> int | str:
+    """One end of the path: a test index, or the user's drawn or uploaded digit if there is one."""
+    source_key = f"{key}-source"
+    state.default(source_key, "test digit")
+    if has_user_digit:
+        source = column.radio(f"{label}", ENDS, horizontal=True, key=source_key, label_visibility="collapsed")
+    else:
+        source = "test digit"
+    if source == "your digit":
+        column.caption(f"{label}: {st.session_state.get(ui.USER_DIGIT_SOURCE, 'your digit')}")
+        return "user"
+    return ui.index_input(f"{label} test index", key, default, target=column,
+                          help="Or click a digit on the Latent map and choose it there.")
+
+
+def code_of(model: core.ExplorerModel, end: int | str, images, user: np.ndarray | None) -> np.ndarray:
+    """The latent code of an end: a test digit's cached code, or the user's digit encoded now."""
+    if end == "user":
+        return core.encode(model.model, user[None])[0]
+    return model.codes[end]
+
+
+def describe(end: int | str, labels: np.ndarray, names) -> str:
+    if end == "user":
+        return st.session_state.get(ui.USER_DIGIT_SOURCE, "your digit")
+    return f"a {names[labels[end]]} (#{end})"
+
+
+def slug(end: int | str) -> str:
+    return "yours" if end == "user" else str(end)
+
+
+if __name__ == "__main__":  # run as a page by st.navigation
+    render()

@@ -1,0 +1,84 @@
+"""Latent map: the encoded test set by class, with an optional manifold of decoded tiles."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from explorer import core, plots, resources, state, ui
+
+PARAMS = (
+    state.Param("compare", "compare", state.parse_text),
+    state.Param("manifold", "manifold", state.parse_flag, state.show_flag),
+    state.Param("tiles", "manifold-n", state.int_in(5, 20)),
+    state.Param("spacing", "manifold-spacing", state.one_of(*core.MANIFOLD_SPACINGS)),
+)
+
+
+def render() -> None:
+    m = ui.selected_model(ui.is_image_model, "a model of 28×28 images")
+    if m is None:
+        return
+    images, labels = resources.test_set(m.dataset)
+    st.markdown("Each dot is one of the 10,000 test digits at its latent location (the posterior mean "
+                "E[q(z|x)] for the VAE family). Hover a dot for its label and index, click it to see the "
+                "digit; click a digit in the legend to hide it.")
+    compare_col, on_col, spacing_col, n_col = st.columns([3, 2, 3, 3])
+    with compare_col:
+        other_name = ui.compare_picker("Side by side with", m.name, ui.is_image_model)
+    state.default("manifold", False)
+    state.default("manifold-spacing", "prior")
+    state.default("manifold-n", 12)
+    overlay = on_col.toggle("Manifold overlay", key="manifold",
+                            help="Tile decoded images over the plane (2-D latents only).")
+    spacings = {"prior": "prior quantiles", "data": "the data's range"}
+    spacing = spacing_col.radio("Tiles spaced by", core.MANIFOLD_SPACINGS, horizontal=True,
+                                disabled=not overlay, key="manifold-spacing", format_func=spacings.get)
+    n = n_col.slider("Tiles per side", 5, 20, key="manifold-n", disabled=not overlay)
+    shown = [m]
+    if other_name:
+        other = ui.load_or_report(resources.explorer_model, core.CHECKPOINT_DIR / other_name)
+        if other is not None:
+            shown.append(other)
+    for column, model in zip(st.columns(len(shown)), shown, strict=True):
+        with column:
+            scatter(model, labels, images, overlay, spacing, n)
+
+
+def scatter(m: core.ExplorerModel, labels: np.ndarray, images, overlay: bool, spacing: str, n: int) -> None:
+    points, proj = resources.view_points(m)
+    title = f"{m.label}: {m.name}"
+    if proj is not None:
+        title += f" (PCA of {m.model.latent_dim}-D codes)"
+    fig = plots.latent_scatter(points, labels, title, faint=overlay and proj is None, names=m.class_names)
+    if proj is not None:
+        fig.update_layout(xaxis_title="PC1", yaxis_title="PC2")
+    if overlay and proj is None:
+        xs, ys, tiles = resources.manifold(str(m.folder), n, spacing)
+        plots.add_manifold(fig, xs, ys, tiles)
+    elif overlay:
+        st.caption("The manifold overlay needs a 2-D latent; this one is shown through PCA.")
+    event = ui.chart(fig, f"scatter-{m.name}", clickable=True)
+    index = ui.picked_index(event)
+    if index is not None:
+        picked_digit(index, images, labels, m)
+
+
+def picked_digit(index: int, images, labels: np.ndarray, m: core.ExplorerModel) -> None:
+    """A clicked test digit, with buttons to use it on other pages."""
+    left, right = st.columns([1, 2])
+    key = m.name
+    ui.image(images[index, 0].numpy(), caption=ui.digit_caption(index, labels, m.class_names),
+             scale=ui.ROW_SCALE, target=left)
+    right.button("Interpolate from this digit", key=f"pick-start-{key}",
+                 on_click=ui.set_state, args=("interp-start", index))
+    right.button("Interpolate to this digit", key=f"pick-end-{key}",
+                 on_click=ui.set_state, args=("interp-end", index))
+    right.button("Reconstruct this digit", key=f"pick-recon-{key}",
+                 on_click=ui.set_state, args=("recon-indices", str(index)))
+    right.button("Its posterior q(z|x)", key=f"pick-post-{key}",
+                 on_click=ui.set_state, args=("post-index", index))
+
+
+if __name__ == "__main__":  # run as a page by st.navigation
+    render()

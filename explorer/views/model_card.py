@@ -1,0 +1,107 @@
+"""Model card: the selected checkpoint's config, test metrics and training curves (JSON only)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from explorer import core, plots, resources, ui
+
+PARAMS = ()
+
+
+def render() -> None:
+    info = resources.checkpoint(ui.selected_name())
+    if info is None:
+        st.warning(f"No checkpoint folder `{ui.selected_name()}`. Create the shipped ones with "
+                   f"`{core.RETRAIN_COMMAND}`.")
+        return
+    if info.error or info.model_config is None:
+        ui.report_unreadable(info)
+        return
+    name, config, metrics, model = info.name, info.config, info.metrics, info.model_config
+    st.markdown(f"#### `{name}`: {model.describe()}")
+    metric_cards(metrics)
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Model**\n\n" + _bullets(card_model_rows(model)))
+        st.markdown("**Data**\n\n" + _bullets(card_data_rows(config.get("dataset", {}))))
+    with right:
+        st.markdown("**Training and evaluation**\n\n"
+                    + _bullets(card_training_rows(config.get("training", {}), metrics)))
+    history = metrics.get("history") or []
+    curves, kl = st.columns(2)
+    if history:
+        ui.chart(plots.training_curves(history), "card-curves", target=curves)
+    if "kl_per_dim" in metrics:
+        ui.chart(plots.kl_per_dimension(metrics["kl_per_dim"], metrics["mean_variance_per_dim"],
+                                        metrics.get("active_unit_threshold", 0.01)), "card-kl", target=kl)
+    st.caption(f"Reproduce: `{core.RETRAIN_COMMAND} --only {name}` (shipped recipes). "
+               f"Re-evaluate: `python -m train.evaluate checkpoints/{name}`.")
+
+
+def metric_cards(metrics: dict) -> None:
+    """The headline test metrics as st.metric cards, in nats per test input."""
+    if "test_negative_elbo" in metrics:
+        cards = [("test −ELBO", f"{metrics['test_negative_elbo']:.2f} nats",
+                  f"recon {metrics['test_recon_nll']:.2f} + KL {metrics['test_kl']:.2f}")]
+        if "test_iwae_nll" in metrics:
+            cards.append((f"IWAE NLL (K = {metrics['iwae_k']})", f"{metrics['test_iwae_nll']:.2f} nats",
+                          f"{metrics['test_iwae_bits_per_dim']:.4f} bits/dim"))
+        cards.append(("active units", f"{metrics['active_units']} / {len(metrics['kl_per_dim'])}",
+                      f"Var(E[z]) > {metrics.get('active_unit_threshold', 0.01)}"))
+    else:
+        cards = [("test reconstruction NLL", f"{metrics.get('test_recon_nll', float('nan')):.2f} nats",
+                  "−log p(x | encoder(x))")]
+        if "test_corrupted_recon_nll" in metrics:
+            cards.append(("from corrupted inputs", f"{metrics['test_corrupted_recon_nll']:.2f} nats",
+                          f"{metrics['corruption']['noise']} {metrics['corruption']['level']}"))
+    for column, (label, value, help_text) in zip(st.columns(len(cards)), cards, strict=True):
+        column.metric(label, value)
+        column.caption(help_text)
+
+
+def card_model_rows(model) -> dict[str, str]:
+    """The model section of a card: only the settings that matter for this kind."""
+    rows = {"kind": model.kind, "architecture": f"{model.arch} {list(model.hidden_dims)}",
+            "latent size d": str(model.latent_dim), "likelihood p(x|z)": model.likelihood}
+    if model.likelihood == "gaussian":
+        rows["likelihood p(x|z)"] += f" (σ = {model.sigma:g})"
+    if model.variational:
+        rows["β (KL weight)"] = f"{model.beta:g}"
+    if model.kind == "dae":
+        rows["corruption"] = f"{model.noise}, level {model.noise_level:g}"
+    if model.conditional:
+        rows["classes"] = str(model.n_classes)
+    return rows
+
+
+def card_data_rows(data: dict) -> dict[str, str]:
+    """The dataset section of a card, from config.json's ``dataset``."""
+    binarized = (f"dynamically (training); test set once, seed {data.get('test_binarization_seed')}"
+                 if data.get("binarized") else "no")
+    sizes = f"{data.get('n_train', '?')} train / {data.get('n_test', '?')} test"
+    return {"dataset": f"{data.get('name', '?')}: {sizes}",
+            "source": str(data.get("source", "?")), "values": str(data.get("pixels", "?")),
+            "binarized": binarized}
+
+
+def card_training_rows(training: dict, metrics: dict) -> dict[str, str]:
+    """The training and evaluation section of a card, from config.json and metrics.json."""
+    lr = str(training.get("lr", "?"))
+    if training.get("lr_final") is not None:
+        lr += f" → {training['lr_final']} (cosine)"
+    device = metrics.get("device_name") or metrics.get("device", "?")
+    return {"epochs × batch": f"{metrics.get('epochs', '?')} × {training.get('batch_size', '?')}",
+            "Adam learning rate": lr,
+            "precision, seed": f"{training.get('precision', 'fp32')}, {training.get('seed', '?')}",
+            "training time": f"{metrics.get('wall_time_s', '?')} s on {device}",
+            "evaluation": f"{metrics.get('elbo_samples', '–')} ELBO samples, "
+                          f"IWAE K = {metrics.get('iwae_k', '–')}, seed {metrics.get('seed', '–')}"}
+
+
+def _bullets(rows: dict[str, str]) -> str:
+    return "\n".join(f"- {key}: {value}" for key, value in rows.items())
+
+
+if __name__ == "__main__":  # run as a page by st.navigation
+    render()

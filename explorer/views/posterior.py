@@ -1,0 +1,62 @@
+"""Posterior uncertainty: q(z|x) of one digit as 1- and 2-sigma ellipses, and decoded samples."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from explorer import core, plots, resources, state, ui
+
+SOURCES = ("test digit", "your digit")
+PARAMS = (
+    state.Param("digit", "post-index", state.int_in(0, 9_999)),
+    state.Param("source", "post-source", state.one_of(*SOURCES)),
+    state.Param("seed", "post-seed", state.int_in(0, 2**31 - 1)),
+)
+
+
+def fits(config) -> bool:
+    return ui.is_2d(config) and config.variational
+
+
+def render() -> None:
+    m = ui.selected_model(fits, "a VAE-family model with a 2-D latent")
+    if m is None:
+        return
+    images, labels = resources.test_set(m.dataset)
+    st.caption("The encoder gives each digit a whole distribution q(z|x) = N(μ, diag σ²), not a point. "
+               "The ellipses are its 1σ and 2σ contours; the dots are samples z = μ + σ·ε "
+               "(reparameterization), decoded below. A β-VAE pays β times more for information in z, so "
+               "its posteriors are wider: compare by picking `mnist-betavae-2d` in the sidebar.")
+    user = st.session_state.get(ui.USER_DIGIT)
+    source_col, index_col, seed_col = st.columns(3)
+    state.default("post-source", "test digit")
+    source = "test digit"
+    if user is not None:
+        source = source_col.radio("Digit", SOURCES, horizontal=True, key="post-source")
+    if source == "your digit":
+        x, name = user, st.session_state.get(ui.USER_DIGIT_SOURCE, "your digit")
+    else:
+        index = ui.index_input("Test digit", "post-index", 0, target=index_col)
+        x, name = np.asarray(images[index, 0]), ui.digit_caption(index, labels, m.class_names)
+    state.default("post-seed", 0)
+    seed = int(seed_col.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="post-seed"))
+    mu, sigma = core.posterior_of(m.model, x)
+    samples = core.posterior_samples(mu, sigma, 10, seed)
+    left, right = st.columns([3, 2])
+    fig = plots.latent_scatter(m.codes, labels, f"{m.label}: q(z|x) of {name}", faint=True,
+                               names=m.class_names)
+    contours = [(f"{k}σ", core.ellipse(mu, sigma, k)) for k in (1, 2)]
+    fig.add_traces(plots.posterior_traces(mu, contours, samples))
+    pad = max(6 * float(sigma.max()), 0.05)  # zoom so the 2σ ellipse fills a third of the view
+    fig.update_xaxes(range=[float(mu[0]) - pad, float(mu[0]) + pad])
+    fig.update_yaxes(range=[float(mu[1]) - pad, float(mu[1]) + pad])
+    ui.chart(fig, f"post-plot-{m.name}", target=left)
+    with right:
+        ui.image(x, caption=name, scale=ui.ROW_SCALE * 2)
+        st.markdown(f"μ = ({mu[0]:.2f}, {mu[1]:.2f}), σ = ({sigma[0]:.3f}, {sigma[1]:.3f})")
+        st.image(core.strip(core.decode(m.model, samples), scale=2), caption="10 samples z ~ q(z|x), decoded")
+
+
+if __name__ == "__main__":  # run as a page by st.navigation
+    render()

@@ -1,0 +1,48 @@
+"""Prior sampling: the same z ~ N(0, I) decoded by the selected model and a second one."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from explorer import core, plots, resources, state, ui
+
+PARAMS = (state.Param("seed", "prior-seed", state.int_in(0, 2**31 - 1)),
+          state.Param("samples", "prior-n", state.int_in(8, 48)),
+          state.Param("compare", "compare", state.parse_text))
+
+
+def render() -> None:
+    m = ui.selected_model(ui.decodes_z_alone, "an image model whose decoder takes z alone")
+    if m is None:
+        return
+    labels = resources.test_set(m.dataset)[1]
+    st.caption("A VAE's KL term pulls its codes towards the prior p(z) = N(0, I), so random z from the "
+               "prior decode to digits. A plain AE was never asked to: many prior samples land where it "
+               "encoded nothing (its holes) and decode to blurs.")
+    compare_col, seed_col, n_col = st.columns([2, 1, 2])
+    with compare_col:
+        other_name = ui.compare_picker("Compare with", m.name,
+                                       lambda c: ui.decodes_z_alone(c) and c.latent_dim == m.model.latent_dim)
+    state.default("prior-seed", 0)
+    state.default("prior-n", 24)
+    seed = int(seed_col.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="prior-seed"))
+    n = n_col.slider("Samples", min_value=8, max_value=48, step=8, key="prior-n")
+    z = core.prior_samples(n, m.model.latent_dim, seed)
+    models = [m]
+    if other_name:
+        other = ui.load_or_report(resources.explorer_model, core.CHECKPOINT_DIR / other_name)
+        if other is not None:
+            models.append(other)
+    for column, model in zip(st.columns(2), models, strict=False):
+        with column:
+            st.image(core.image_grid(core.decode(model.model, z), columns=8, scale=3),
+                     caption=f"z ~ N(0, I) decoded by the {model.label} ({model.name})")
+            points, proj = resources.view_points(model)
+            title = f"{model.label}: test-set codes and the samples" + ("" if proj is None else " (PCA)")
+            fig = plots.latent_scatter(points, labels, title, height=420, names=m.class_names)
+            fig.add_trace(plots.points_trace(z if proj is None else proj.transform(z), "prior samples z"))
+            ui.chart(fig, f"prior-plane-{model.name}")
+
+
+if __name__ == "__main__":  # run as a page by st.navigation
+    render()
