@@ -27,11 +27,16 @@ def test_set(dataset: str = "mnist") -> tuple:
     return core.load_test_set(dataset)
 
 
-@st.cache_data(ttl=60, show_spinner=False)
 def checkpoints() -> list[core.CheckpointInfo]:
-    """Every folder under checkpoints/, read from JSON only; re-read at most once a minute, so new
-    folders appear without a restart and a rerun never waits for the disk."""
-    return core.list_checkpoints()
+    """Every folder under ``core.CHECKPOINT_DIR``, read from JSON only (see ``list_checkpoints``)."""
+    return _checkpoints(str(core.CHECKPOINT_DIR))
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _checkpoints(root: str) -> list[core.CheckpointInfo]:
+    """Re-read at most once a minute, so new folders appear without a restart and a rerun never
+    waits for the disk."""
+    return core.list_checkpoints(root)
 
 
 def checkpoint(name: str) -> core.CheckpointInfo | None:

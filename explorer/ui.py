@@ -222,3 +222,13 @@ def index_input(label: str, key: str, default: int, target=st, n: int = 10_000, 
 def digit_caption(index: int, labels: np.ndarray, names=plots.DIGITS) -> str:
     """"#0: a 7" (or "#0: a Ankle boot" with Fashion-MNIST's class names)."""
     return f"#{index}: a {names[labels[index]]}"
+
+
+def with_comparison(m: core.ExplorerModel, other_name: str | None) -> list[core.ExplorerModel]:
+    """[m] plus the comparison model ``other_name`` (if chosen and loadable; else its error is shown)."""
+    models = [m]
+    if other_name:
+        other = load_or_report(resources.explorer_model, core.CHECKPOINT_DIR / other_name)
+        if other is not None:
+            models.append(other)
+    return models

@@ -35,11 +35,7 @@ def render() -> None:
                        "aspect, and centred by its centre of mass in 28×28.")
         return
     x = result.image
-    models = [m]
-    if other_name:
-        other = ui.load_or_report(resources.explorer_model, core.CHECKPOINT_DIR / other_name)
-        if other is not None:
-            models.append(other)
+    models = ui.with_comparison(m, other_name)
     codes = {model.name: core.encode(model.model, x[None])[0] for model in models}
     trail = update_trail(codes[m.name], source, m.name)
     with output_col:

@@ -40,11 +40,7 @@ def render() -> None:
                "z(t) = sin((1 − t)ω)/sin ω · z_start + sin(tω)/sin ω · z_end, ω the angle between them")
     ends = [describe(e, labels, m.class_names) for e in (start, end)]
     st.caption(f"From {ends[0]} to {ends[1]}: {formula}; each step decoded, and played back as an animation.")
-    models = [m]
-    if other_name:
-        other = ui.load_or_report(resources.explorer_model, core.CHECKPOINT_DIR / other_name)
-        if other is not None:
-            models.append(other)
+    models = ui.with_comparison(m, other_name)
     paths = {}
     for model in models:
         z_start, z_end = (code_of(model, e, images, user) for e in (start, end))

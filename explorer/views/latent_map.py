@@ -35,11 +35,7 @@ def render() -> None:
     spacing = spacing_col.radio("Tiles spaced by", core.MANIFOLD_SPACINGS, horizontal=True,
                                 disabled=not overlay, key="manifold-spacing", format_func=spacings.get)
     n = n_col.slider("Tiles per side", 5, 20, key="manifold-n", disabled=not overlay)
-    shown = [m]
-    if other_name:
-        other = ui.load_or_report(resources.explorer_model, core.CHECKPOINT_DIR / other_name)
-        if other is not None:
-            shown.append(other)
+    shown = ui.with_comparison(m, other_name)
     for column, model in zip(st.columns(len(shown)), shown, strict=True):
         with column:
             scatter(model, labels, images, overlay, spacing, n)

@@ -28,11 +28,7 @@ def render() -> None:
     seed = int(seed_col.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="prior-seed"))
     n = n_col.slider("Samples", min_value=8, max_value=48, step=8, key="prior-n")
     z = core.prior_samples(n, m.model.latent_dim, seed)
-    models = [m]
-    if other_name:
-        other = ui.load_or_report(resources.explorer_model, core.CHECKPOINT_DIR / other_name)
-        if other is not None:
-            models.append(other)
+    models = ui.with_comparison(m, other_name)
     for column, model in zip(st.columns(2), models, strict=False):
         with column:
             st.image(core.image_grid(core.decode(model.model, z), columns=8, scale=3),

@@ -30,11 +30,7 @@ def render() -> None:
     except ValueError as e:
         st.error(str(e))
         return
-    models = [m]
-    if other_name:
-        other = ui.load_or_report(resources.explorer_model, core.CHECKPOINT_DIR / other_name)
-        if other is not None:
-            models.append(other)
+    models = ui.with_comparison(m, other_name)
     st.caption("Per-image reconstruction error: −log p(x|z) summed over the 784 pixels, in nats, with z "
                "the latent location (the posterior mean for the VAE family); lower is better.")
     x = images[indices]
