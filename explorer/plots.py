@@ -296,7 +296,7 @@ def _lighten_marks(trace) -> None:
 
 def _enlarge_marks(trace) -> None:
     marker = getattr(trace, "marker", None)
-    if marker is not None and isinstance(marker.size, int | float):
+    if isinstance(getattr(marker, "size", None), int | float):  # bars have no marker size
         marker.size = marker.size * PRESENTER_SCALE
     line = getattr(trace, "line", None)
     if line is not None and isinstance(line.width, int | float):

@@ -123,20 +123,27 @@ def publish(params: Iterable[Param]) -> None:
     """Write the current values of ``params`` to the URL (and only those), if they changed."""
     wanted = {}
     for p in params:
-        value = st.session_state.get(p.key)
-        if value is not None and value != p.quiet:
-            wanted[p.name] = p.show(value)
+        if _shown(p) is not None:
+            wanted[p.name] = _shown(p)
     if wanted != st.query_params.to_dict():
         st.query_params.from_dict(wanted)
 
 
 def publish_one(p: Param) -> None:
     """Write one value to the URL (e.g. from inside a fragment, which does not rerun the page)."""
-    value = st.session_state.get(p.key)
-    if value is None or value == p.quiet:
+    shown = _shown(p)
+    if shown is None:
         st.query_params.pop(p.name, None)
-    elif st.query_params.get(p.name) != p.show(value):
-        st.query_params[p.name] = p.show(value)
+    elif st.query_params.get(p.name) != shown:
+        st.query_params[p.name] = shown
+
+
+def _shown(p: Param) -> str | None:
+    """The URL text of ``p``'s current value, or None if it has none or is left out."""
+    value = st.session_state.get(p.key)
+    if value is None or (p.quiet is not None and p.show(value) == p.show(p.quiet)):
+        return None
+    return p.show(value)
 
 
 def default(key: str, value) -> None:

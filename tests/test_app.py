@@ -10,10 +10,14 @@ import pytest
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
+from explorer import core
 from explorer.core import CHECKPOINT_DIR, list_checkpoints
 
 APP = str(Path(__file__).resolve().parent.parent / "explorer" / "app.py")
 TIMEOUT = 120
+PAGES = ["latent_map", "decode", "reconstructions", "interpolation", "posterior", "draw", "prior",
+         "conditional", "denoising", "high_dim", "toy", "model_card"]
+SHIPPED = sorted(info.name for info in list_checkpoints())
 
 
 @pytest.fixture
@@ -21,6 +25,13 @@ def app() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
     return at
+
+
+def open_page(at: AppTest, page: str, model: str | None = None) -> AppTest:
+    """Pick a model in the sidebar (optionally) and switch to a page (a module of explorer/views)."""
+    if model is not None:
+        at.session_state["model"] = model
+    return at.switch_page(f"views/{page}.py").run()
 
 
 def digit_png() -> bytes:
@@ -31,55 +42,126 @@ def digit_png() -> bytes:
     return buffer.getvalue()
 
 
-TABS = ["Latent scatter", "Click to decode", "Reconstructions", "Interpolation", "Posterior",
-        "Upload a digit", "Denoising", "Prior sampling", "Conditional generation", "16-D latents", "Toy demo",
-        "Model card"]
-
-
-def open_tab(at: AppTest, name: str) -> AppTest:
-    """Select a tab and rerun: the tabs are lazy, only the open one's panel runs."""
-    at.session_state["tab"] = name
-    return at.run()
-
-
-def test_every_tab_renders_without_exception_and_only_the_open_one_runs(app):
-    assert not app.exception and not app.error
-    assert [t.label for t in app.tabs] == TABS
-    sidebar = " ".join(m.value for m in app.sidebar.markdown)
-    assert "mnist-ae-2d" in sidebar and "mnist-vae-2d" in sidebar and "nats" in sidebar
-    assert {"scatter-mnist-ae-2d", "scatter-mnist-vae-2d"} == chart_keys(app)  # the first tab only
-    for name in TABS:
-        open_tab(app, name)
-        assert not app.exception and not app.error, name
-    assert chart_keys(app) == {"card-curves", "card-kl"}
-
-
-def test_each_tab_shows_its_key_elements(app):
-    open_tab(app, "Click to decode")
-    assert "zplane-mnist-vae-2d" in chart_keys(app)
-    open_tab(app, "Reconstructions")
-    assert app.text_input(key="recon-indices").value == "0, 1, 2, 3, 4"
-    captions = image_captions(app)  # 5 rows of original | AE | VAE, each with its NLL in nats
-    assert sum(c.startswith("AE: ") and c.endswith(" nats") for c in captions) == 5
-    assert sum(c.startswith("VAE: ") and c.endswith(" nats") for c in captions) == 5
-    assert "#0: a 7" in captions
-    open_tab(app, "Interpolation")
-    assert {"interp-plot-mnist-ae-2d", "interp-plot-mnist-vae-2d"} <= chart_keys(app)
-    open_tab(app, "16-D latents")
-    assert {"hd-pca", "hd-kl"} <= chart_keys(app)
-    assert len([s for s in app.slider if s.key.startswith("hd-")]) == 16  # one per latent dimension
-
-
 def image_captions(at: AppTest) -> list[str]:
     return [c for img in at.get("image") for c in img.captions]
+
+
+def images_by_caption(at: AppTest) -> dict[str, str]:
+    return {img.captions[0]: img.proto.imgs[0].url for img in at.get("image") if img.captions}
 
 
 def chart_keys(at: AppTest) -> set[str]:
     return {c.key for c in at.get("plotly_chart")}
 
 
+def expected_view(page: str, name: str) -> bool:
+    """Whether ``page`` shows its view for the shipped checkpoint ``name`` (else it must explain what
+    it needs and offer the checkpoints that fit), from the checkpoint's own config."""
+    config = next(i for i in list_checkpoints() if i.name == name).model_config
+    image = tuple(config.data_shape) == (1, 28, 28)
+    plain = image and not config.conditional
+    return {
+        "latent_map": image, "decode": plain and config.latent_dim == 2, "reconstructions": plain,
+        "interpolation": plain, "posterior": plain and config.variational and config.latent_dim == 2,
+        "draw": plain, "prior": plain, "conditional": image and config.conditional, "denoising": plain,
+        "high_dim": plain and config.latent_dim > 2, "toy": not image, "model_card": True,
+    }[page]
+
+
+def key_element_present(at: AppTest, page: str, name: str) -> bool:
+    charts = chart_keys(at)
+    captions = image_captions(at)
+    return {
+        "latent_map": f"scatter-{name}" in charts,
+        "decode": f"zplane-{name}" in charts,
+        "reconstructions": sum(c.endswith(" nats") for c in captions) >= 5,
+        "interpolation": f"interp-plot-{name}" in charts and len(at.get("download_button")) >= 2,
+        "posterior": f"post-plot-{name}" in charts and "10 samples z ~ q(z|x), decoded" in captions,
+        "draw": len(at.get("file_uploader")) == 1 and len(at.get("bidi_component")) == 1,
+        "prior": f"prior-plane-{name}" in charts,
+        "conditional": "cvae-plane" in charts,
+        "denoising": sum(c.endswith(" nats") for c in captions) >= 1,
+        "high_dim": {"hd-pca", "hd-kl"} <= charts,
+        "toy": f"toy-{name}" in charts and "toy-codes" in charts,
+        "model_card": len(at.metric) >= 1 and f"`{name}`" in " ".join(m.value for m in at.markdown),
+    }[page]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_page_works_with_every_shipped_checkpoint(app, name):
+    assert len(SHIPPED) >= 9  # every folder, found without a list in the code
+    for page in PAGES:
+        open_page(app, page, name)
+        assert not app.exception, (page, name)
+        assert not app.error, (page, name, [e.value for e in app.error])
+        if expected_view(page, name):
+            assert key_element_present(app, page, name), (page, name)
+        else:  # says what it needs, with a button for each checkpoint that would do
+            assert any("This view needs" in i.value and name in i.value for i in app.info), (page, name)
+            suitable = [n for n in SHIPPED if expected_view(page, n)]
+            assert {b.label for b in app.button if b.key.startswith("use-")} == {f"Use {n}" for n in suitable}
+
+
+def test_sidebar_lists_every_checkpoint_with_kind_dataset_latent_size_and_metrics(app):
+    picker = app.sidebar.selectbox(key="model")
+    assert picker.value == "mnist-vae-2d"
+    assert len(picker.options) == len(SHIPPED)
+    for info, option in zip(list_checkpoints(), picker.options, strict=True):
+        config = info.model_config
+        assert option.startswith(info.name) and info.dataset in option
+        assert f"d = {config.latent_dim}" in option
+        assert "nats" in option and core.kind_label(config) in option
+    sidebar = " ".join(m.value for m in app.sidebar.markdown)
+    assert "138.76 nats" in sidebar and "135.97 nats" in sidebar  # the VAE's -ELBO and IWAE NLL
+
+
+def test_a_use_button_switches_the_sidebar_model(app):
+    open_page(app, "conditional", "mnist-vae-2d")
+    app.button(key="use-mnist-cvae-2d").click().run()
+    assert app.session_state["model"] == "mnist-cvae-2d" and "cvae-plane" in chart_keys(app)
+
+
+def test_the_url_restores_a_view_and_follows_the_state():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"model": "mnist-ae-2d", "z": "0.5,-0.5", "compare": "mnist-vae-2d"})
+    at.run()  # the first run restores the URL's state before any widget is drawn
+    open_page(at, "decode")
+    assert not at.exception and at.session_state["model"] == "mnist-ae-2d"
+    shown = images_by_caption(at)
+    assert set(shown) == {"decoded by the AE", "same z, mnist-vae-2d"}
+    assert any(m.value == "**z = (0.50, -0.50)**" for m in at.markdown)
+    assert at.query_params["model"] == "mnist-ae-2d" and at.query_params["z"] == "0.500,-0.500"
+    open_page(at, "interpolation")
+    at.number_input(key="interp-end").set_value(42).run()
+    assert at.query_params["to"] == "42" and at.query_params["model"] == "mnist-ae-2d"
+    assert "z" not in at.query_params  # only the open page's state is in the URL
+
+
+def test_values_the_page_cannot_show_are_ignored_in_the_url():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"from": "99999", "path": "zigzag", "steps": "x", "model": "no-such-model"})
+    at.run()
+    open_page(at, "interpolation")
+    assert not at.exception and not at.error
+    assert at.number_input(key="interp-start").value == 3 and at.radio(key="interp-method").value == "linear"
+    assert at.session_state["model"] == "mnist-vae-2d"  # an unknown folder falls back to the default
+
+
+def test_page_state_survives_a_visit_to_another_page(app):
+    open_page(app, "interpolation")
+    app.number_input(key="interp-start").set_value(11).run()
+    open_page(app, "model_card")
+    open_page(app, "interpolation")
+    assert app.number_input(key="interp-start").value == 11
+
+
 def test_reconstruction_indices_are_validated(app):
-    open_tab(app, "Reconstructions")
+    open_page(app, "reconstructions")
+    assert app.text_input(key="recon-indices").value == "0, 1, 2, 3, 4"
+    captions = image_captions(app)  # 5 rows of original | VAE | AE, each with its NLL in nats
+    assert sum(c.startswith("VAE: ") and c.endswith(" nats") for c in captions) == 5
+    assert sum(c.startswith("AE: ") and c.endswith(" nats") for c in captions) == 5
+    assert "#0: a 7" in captions
     app.text_input(key="recon-indices").set_value("1, 99999").run()
     assert not app.exception
     assert any("out of range" in e.value for e in app.error)
@@ -87,23 +169,40 @@ def test_reconstruction_indices_are_validated(app):
     assert not app.error
 
 
-def test_uploaded_png_is_processed(app):
-    open_tab(app, "Upload a digit")
-    app.file_uploader(key="upload").set_value(("zero.png", digit_png(), "image/png")).run()
+def test_random_digits_button_picks_new_indices(app):
+    open_page(app, "reconstructions")
+    app.button(key="recon-random").click().run()
     assert not app.exception
-    assert not app.error
+    indices = [int(i) for i in app.text_input(key="recon-indices").value.split(",")]
+    assert len(indices) == 5 and all(0 <= i < 10000 for i in indices)
+    captions = image_captions(app)
+    assert all(any(c.startswith(f"#{i}: a ") for c in captions) for i in indices)
+
+
+def test_uploaded_png_is_processed_and_becomes_an_interpolation_end_and_a_posterior(app):
+    open_page(app, "draw")
+    app.file_uploader(key="upload").set_value(("zero.png", digit_png(), "image/png")).run()
+    assert not app.exception and not app.error
     captions = image_captions(app)
     assert "your upload" in captions and "as MNIST input (inverted)" in captions
-    # Both models reconstructed it and its location is marked on both planes.
-    assert sum(c.startswith("AE: ") for c in captions) == 1  # only the upload tab runs
     assert sum(c.startswith("VAE: ") for c in captions) == 1
-    assert {"upload-plot-mnist-ae-2d", "upload-plot-mnist-vae-2d"} <= chart_keys(app)
+    assert sum(c.startswith("AE: ") for c in captions) == 1
+    assert {"draw-plot-mnist-vae-2d", "draw-plot-mnist-ae-2d"} <= chart_keys(app)
     nearest = [c for c in captions if c.startswith("5 nearest test digits in the VAE")]
     assert len(nearest) == 1 and nearest[0].count("(a ") == 5
 
+    open_page(app, "interpolation")
+    app.radio(key="interp-end-source").set_value("your digit").run()
+    assert not app.exception and any("to zero.png" in c.value for c in app.caption)
+    open_page(app, "posterior")
+    test_digit = images_by_caption(app)["10 samples z ~ q(z|x), decoded"]
+    app.radio(key="post-source").set_value("your digit").run()
+    assert not app.exception and "zero.png" in image_captions(app)
+    assert images_by_caption(app)["10 samples z ~ q(z|x), decoded"] != test_digit
+
 
 def test_unreadable_upload_shows_an_error_and_the_page_keeps_working(app):
-    open_tab(app, "Upload a digit")
+    open_page(app, "draw")
     app.file_uploader(key="upload").set_value(("broken.png", b"not a png", "image/png")).run()
     assert not app.exception
     assert any("could not be read" in e.value for e in app.error)
@@ -119,80 +218,48 @@ def _blank_png() -> bytes:
     return buffer.getvalue()
 
 
-def test_missing_checkpoint_names_the_folder_and_the_command(tmp_path, monkeypatch):
-    from explorer import core
-
-    shutil.copytree(core.CHECKPOINT_DIR / "mnist-ae-2d", tmp_path / "mnist-ae-2d")
+def test_a_broken_checkpoint_names_the_folder_and_the_command_on_every_page(tmp_path, monkeypatch):
+    shutil.copytree(CHECKPOINT_DIR / "mnist-ae-2d", tmp_path / "mnist-ae-2d")
+    shutil.copytree(CHECKPOINT_DIR / "mnist-vae-2d", tmp_path / "mnist-vae-2d")
+    (tmp_path / "mnist-vae-2d" / "model.safetensors").write_bytes(b"truncated")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.json").write_text("{ not json")
     monkeypatch.setattr(core, "CHECKPOINT_DIR", tmp_path)
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
     assert not at.exception
+    assert len(at.sidebar.selectbox(key="model").options) == 3
     errors = " ".join(e.value for e in at.error)
     assert "mnist-vae-2d" in errors and "python -m train.retrain" in errors
-    missing = {"Denoising": "mnist-dae-2d", "Conditional generation": "mnist-cvae-2d",
-               "16-D latents": "mnist-vae-16d", "Toy demo": "toy-ae-1d"}
-    for name in TABS:  # the AE alone still gets every panel; the others say what is missing
-        open_tab(at, name)
-        assert not at.exception, name
-        if name in missing:
-            assert any(missing[name] in e.value and "python -m train.retrain" in e.value for e in at.error)
+    for page in PAGES:
+        open_page(at, page, "broken")
+        assert not at.exception, page
+        assert any("broken" in e.value and "python -m train.retrain" in e.value for e in at.error), page
+    open_page(at, "latent_map", "mnist-ae-2d")  # the intact model still works; its VAE partner is reported
+    assert not at.exception and "scatter-mnist-ae-2d" in chart_keys(at)
+    assert any("mnist-vae-2d" in e.value for e in at.error)
 
 
-def test_random_digits_button_picks_new_indices(app):
-    open_tab(app, "Reconstructions")
-    app.button(key="recon-random").click().run()
-    assert not app.exception
-    indices = [int(i) for i in app.text_input(key="recon-indices").value.split(",")]
-    assert len(indices) == 5 and all(0 <= i < 10000 for i in indices)
-    captions = image_captions(app)
-    assert all(any(c.startswith(f"#{i}: a ") for c in captions) for i in indices)
-
-
-def test_model_card_shows_every_checkpoint_folder(app):
-    open_tab(app, "Model card")
-    infos = list_checkpoints()
-    assert len(infos) >= 9  # every shipped folder, found without a list in the code
-    for info in infos:
-        app.selectbox(key="card-model").set_value(info.name)
-        app.run()
+def test_model_card_shows_each_checkpoint_picked_in_the_sidebar(app):
+    for info in list_checkpoints():
+        open_page(app, "model_card", info.name)
         assert not app.exception and not app.error, info.name
         labels = [m.label for m in app.metric]
         values = " ".join(m.value for m in app.metric)
-        markdown = " ".join(m.value for m in app.markdown)
-        assert info.name in markdown and "nats" in values
+        assert info.name in " ".join(m.value for m in app.markdown) and "nats" in values
         if info.model_config.variational:
             assert labels[:2] == ["test −ELBO", "IWAE NLL (K = 1000)"]
             assert f"{info.metrics['test_negative_elbo']:.2f} nats" in values
-            assert app.get("plotly_chart")[-1].proto.id  # the KL-per-dimension chart is drawn
+            assert "card-kl" in chart_keys(app)
         else:
             assert labels[0] == "test reconstruction NLL"
 
 
-def test_model_card_lists_an_unreadable_folder_with_its_reason(tmp_path):
-    shutil.copytree(CHECKPOINT_DIR / "mnist-vae-2d", tmp_path / "good")
-    (tmp_path / "broken").mkdir()
-    (tmp_path / "broken" / "config.json").write_text("{ not json")
-    at = AppTest.from_function(_card_only, args=(str(tmp_path),), default_timeout=TIMEOUT)
-    at.run()
-    assert not at.exception
-    at.selectbox(key="card-model").set_value("broken")
-    at.run()
-    assert not at.exception and "not valid JSON" in at.error[0].value
-
-
-def _card_only(folder: str) -> None:
-    from pathlib import Path
-
-    from explorer import panels
-
-    panels.model_card_panel(Path(folder))
-
-
 def test_prior_sampling_decodes_the_same_z_with_both_models_and_the_seed_changes_it(app):
-    open_tab(app, "Prior sampling")
+    open_page(app, "prior")
+
     def grids(at):
-        return {img.captions[0]: img.proto.imgs[0].url for img in at.get("image")
-                if img.captions and "N(0, I) decoded by the" in img.captions[0]}
+        return {c: url for c, url in images_by_caption(at).items() if "N(0, I) decoded by the" in c}
 
     before = grids(app)
     assert len(before) == 2 and any("VAE" in c for c in before) and any("AE (" in c for c in before)
@@ -204,7 +271,7 @@ def test_prior_sampling_decodes_the_same_z_with_both_models_and_the_seed_changes
 
 
 def test_toy_demo_draws_both_toy_models(app):
-    open_tab(app, "Toy demo")
+    open_page(app, "toy", "toy-vae-1d")
     assert not app.exception
     assert {"toy-toy-ae-1d", "toy-toy-vae-1d", "toy-codes"} <= chart_keys(app)
     specs = " ".join(c.proto.spec for c in app.get("plotly_chart"))
@@ -222,7 +289,7 @@ def denoising_scores(at: AppTest) -> dict[str, float]:
 
 
 def test_denoising_the_dae_beats_the_ae_on_its_own_kind_of_noise(app):
-    open_tab(app, "Denoising")
+    open_page(app, "denoising", "mnist-dae-2d")
     assert not app.exception
     scores = denoising_scores(app)  # default: masking at the DAE's training level (0.3)
     assert set(scores) == {"DAE", "AE", "VAE"} and scores["DAE"] < scores["AE"]
@@ -235,31 +302,36 @@ def test_denoising_the_dae_beats_the_ae_on_its_own_kind_of_noise(app):
 
 
 def test_conditional_generation_decodes_every_class_and_a_style_plane(app):
-    open_tab(app, "Conditional generation")
-    def shown(at):
-        return {img.captions[0]: img.proto.imgs[0].url for img in at.get("image") if img.captions}
-
-    before = shown(app)
+    open_page(app, "conditional", "mnist-cvae-2d")
+    before = images_by_caption(app)
     assert "classes 0–9 decoded in the style of #0" in before
     plane = next(c for c in before if c.startswith("class 3 across the style plane"))
     app.radio(key="cvae-class").set_value(8).run()
     assert not app.exception
-    after = shown(app)
+    after = images_by_caption(app)
     assert plane not in after and any(c.startswith("class 8 across the style plane") for c in after)
     app.number_input(key="cvae-index").set_value(1).run()
-    strip = shown(app)["classes 0–9 decoded in the style of #1"]
+    strip = images_by_caption(app)["classes 0–9 decoded in the style of #1"]
     assert strip != before["classes 0–9 decoded in the style of #0"]
 
 
+def test_conditional_style_plane_click_draws_the_chosen_class_there(app):
+    open_page(app, "conditional", "mnist-cvae-2d")
+    assert any("Click the style plane" in i.value for i in app.info)
+    app.session_state["cvae-z"] = np.array([1.0, -1.0], np.float32)  # as after a click on the plane
+    app.radio(key="cvae-class").set_value(5).run()
+    assert not app.exception and "a 5 at z = (1.00, -1.00)" in image_captions(app)
+
+
 def test_a_traversal_slider_moves_one_dimension_and_changes_the_decoded_image(app):
-    open_tab(app, "16-D latents")
+    open_page(app, "high_dim", "mnist-vae-16d")
 
     def decoded(at):
-        return next((img.captions[0], img.proto.imgs[0].url) for img in at.get("image")
-                    if img.captions and img.captions[0].startswith("decoded z"))
+        return next((c, url) for c, url in images_by_caption(at).items() if c.startswith("decoded z"))
 
     caption, before = decoded(app)
     assert caption.startswith("decoded z (0 of 16")
+    assert len([s for s in app.slider if s.key.startswith("hd-")]) == 16  # one per latent dimension
     active = next(s for s in app.slider if s.key.startswith("hd-") and "inactive" not in s.label)
     active.set_value(3.5).run()
     caption, after = decoded(app)
@@ -267,7 +339,7 @@ def test_a_traversal_slider_moves_one_dimension_and_changes_the_decoded_image(ap
 
 
 def test_interpolation_offers_spherical_paths_and_png_gif_downloads(app):
-    open_tab(app, "Interpolation")
+    open_page(app, "interpolation")
     buttons = {b.label for b in app.get("download_button")}
     assert buttons == {"Strip as PNG", "Animation as GIF"} and len(app.get("download_button")) == 4
     linear = [img.proto.imgs[0].url for img in app.get("image")]
@@ -289,8 +361,14 @@ def test_manifold_overlay_tiles_decoded_digits_under_both_scatters(app):
     assert not app.exception and n_tiles(app) == [25, 25]
 
 
-def test_posterior_tab_draws_sigma_ellipses_and_the_beta_vae_is_wider(app):
-    open_tab(app, "Posterior")
+def test_latent_map_of_a_16d_model_is_a_pca_projection(app):
+    open_page(app, "latent_map", "mnist-vae-16d")
+    spec = json.loads(next(c for c in app.get("plotly_chart") if c.key == "scatter-mnist-vae-16d").proto.spec)
+    assert "PCA of 16-D codes" in spec["layout"]["title"]["text"]
+
+
+def test_posterior_draws_sigma_ellipses_and_the_beta_vae_is_wider(app):
+    open_page(app, "posterior")
 
     def sigma(at):
         text = next(m.value for m in at.markdown if m.value.startswith("μ = "))
@@ -299,27 +377,37 @@ def test_posterior_tab_draws_sigma_ellipses_and_the_beta_vae_is_wider(app):
     spec = json.loads(app.get("plotly_chart")[0].proto.spec)
     assert {"1σ", "2σ", "samples z ~ q(z|x)", "mean μ"} <= {t.get("name") for t in spec["data"]}
     vae_sigma = sigma(app)
-    app.radio(key="post-model").set_value("mnist-betavae-2d").run()
+    open_page(app, "posterior", "mnist-betavae-2d")
     assert not app.exception and min(sigma(app)) > max(vae_sigma)  # beta = 4: wider posteriors
-    assert any(c == "10 samples z ~ q(z|x), decoded" for c in image_captions(app))
 
 
 def test_click_to_decode_links_a_second_model_to_the_same_z(app):
-    open_tab(app, "Click to decode")
-    options = app.selectbox(key="zplane-compare").options
+    open_page(app, "decode")
+    options = app.selectbox(key="decode-compare").options
     assert options[0] == "none" and "mnist-ae-2d" in options and "mnist-cvae-2d" not in options
-    app.session_state["zplane-mnist-vae-2d-z"] = np.array([0.5, -0.5], np.float32)  # as after a click
-    app.selectbox(key="zplane-compare").set_value("mnist-ae-2d").run()
+    assert "fashion-vae-2d" not in options  # another dataset
+    app.session_state["decode-z"] = np.array([0.5, -0.5], np.float32)  # as after a click
+    app.selectbox(key="decode-compare").set_value("mnist-ae-2d").run()
     assert not app.exception
-    shown = {img.captions[0]: img.proto.imgs[0].url for img in app.get("image") if img.captions}
+    shown = images_by_caption(app)
     assert set(shown) == {"decoded by the VAE", "same z, mnist-ae-2d"}
     assert shown["decoded by the VAE"] != shown["same z, mnist-ae-2d"]
 
 
-def test_conditional_style_plane_click_draws_the_chosen_class_there(app):
-    open_tab(app, "Conditional generation")
-    assert any("Click the style plane" in i.value for i in app.info)
-    app.session_state["cvae-z"] = np.array([1.0, -1.0], np.float32)  # as after a click on the plane
-    app.radio(key="cvae-class").set_value(5).run()
-    assert not app.exception and "a 5 at z = (1.00, -1.00)" in image_captions(app)
-    assert "cvae-plane" in chart_keys(app)
+def test_fashion_model_shows_fashion_images_and_class_names(app):
+    open_page(app, "reconstructions", "fashion-vae-2d")
+    assert not app.exception and "#0: a Ankle boot" in image_captions(app)
+    open_page(app, "latent_map")
+    spec = json.loads(app.get("plotly_chart")[0].proto.spec)
+    assert [t["name"] for t in spec["data"][:10]] == list(core.class_names("fashion-mnist"))
+
+
+def test_presenter_mode_enlarges_type_and_markers(app):
+    spec = json.loads(app.get("plotly_chart")[0].proto.spec)
+    app.sidebar.toggle(key="present").set_value(True).run()
+    assert not app.exception
+    big = json.loads(app.get("plotly_chart")[0].proto.spec)
+    assert big["layout"]["font"]["size"] > spec["layout"]["font"]["size"]
+    assert big["data"][0]["marker"]["size"] > spec["data"][0]["marker"]["size"]
+    assert any("font-size" in h.proto.body for h in app.get("html"))
+    assert app.query_params["present"] == "1"

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from explorer import core
-from explorer.panels import clicked_z, parse_indices
+from explorer.ui import clicked_z
+from explorer.views.reconstructions import parse_indices
 from train import ModelConfig, build_model, save_checkpoint
 
 
@@ -79,7 +80,7 @@ def test_clicked_z_reads_a_plotly_selection_event():
 
 
 def test_picked_index_reads_the_test_index_from_customdata():
-    from explorer.panels import picked_index
+    from explorer.ui import picked_index
 
     event = {"selection": {"points": [{"x": 0.1, "y": 0.2, "customdata": [7, 4242]}]}}
     assert picked_index(event) == 4242
@@ -198,6 +199,52 @@ def test_pca_2d_finds_the_directions_of_largest_variance():
     np.testing.assert_allclose(proj.points.mean(0), [0, 0], atol=1e-4)
     with pytest.raises(ValueError, match="PCA needs"):
         core.pca_2d(np.zeros((10, 1)))
+    np.testing.assert_allclose(proj.transform(codes[:5]), proj.points[:5], atol=1e-4)  # more latents alike
+    assert proj.transform(codes[0]).shape == (2,)
+
+
+def test_fashion_test_set_is_found_offline_or_the_error_says_how_to_get_it(tmp_path, monkeypatch):
+    from train import data
+
+    monkeypatch.setenv(data.DATA_ROOT_ENV, str(tmp_path))
+    monkeypatch.setattr(core, "FASHION_MNIST_SYSTEM_DIR", tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist"):
+        core.load_test_set("fashion-mnist")
+    raw = data.raw_folder(tmp_path, "FashionMNIST")
+    raw.mkdir(parents=True)
+    images = np.random.default_rng(0).integers(0, 256, (3, 28, 28), dtype=np.uint8)
+    _write_idx(raw / "t10k-images-idx3-ubyte", images)
+    _write_idx(raw / "t10k-labels-idx1-ubyte", np.array([9, 0, 3], np.uint8))
+    x, y = core.load_test_set("fashion-mnist")
+    assert x.shape == (3, 1, 28, 28) and y.tolist() == [9, 0, 3]
+    np.testing.assert_allclose(x[:, 0].numpy() * 255, images, atol=1e-3)
+    assert core.class_names("fashion-mnist")[9] == "Ankle boot" and core.class_names("mnist")[9] == "9"
+    with pytest.raises(FileNotFoundError, match="no test images"):
+        core.load_test_set("toy-gaussians")
+
+
+def _write_idx(path, array: np.ndarray) -> None:
+    """An IDX file (big-endian header: magic, dimensions) holding a uint8 array."""
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    path.write_bytes(header + array.tobytes())
+
+
+def test_styled_figures_for_the_dark_theme_and_presenter_mode():
+    from explorer import plots
+
+    labels = np.arange(20) % 10
+    codes = np.random.default_rng(0).normal(size=(20, 2))
+    plain = plots.latent_scatter(codes, labels, "t", path=codes[:3], marks=[("x", codes[0])])
+    big = plots.styled(plots.latent_scatter(codes, labels, "t", path=codes[:3]), presenter=True)
+    assert big.layout.font.size == plots.PRESENTER_FONT > plain.layout.font.size
+    assert big.data[0].marker.size == plain.data[0].marker.size * plots.PRESENTER_SCALE
+    assert big.data[10].line.width == plain.data[10].line.width * plots.PRESENTER_SCALE
+    dark = plots.styled(plots.latent_scatter(codes, labels, "t", path=codes[:3]), dark=True)
+    assert plain.data[10].line.color == plots.MARK_COLOR and dark.data[10].line.color == plots.DARK_MARK_COLOR
+    assert dark.layout.paper_bgcolor == "rgba(0,0,0,0)"
+    assert dark.data[0].marker.color == plain.data[0].marker.color  # the class colours stay
+    bars = plots.styled(plots.kl_per_dimension([1.0, 0.1], [0.5, 0.0], 0.01), dark=True, presenter=True)
+    assert bars.layout.font.size == plots.PRESENTER_FONT  # bars have no marker size: left alone
 
 
 def test_spherical_interpolation_keeps_the_norm_and_hits_both_ends():
