@@ -1,22 +1,34 @@
-"""Real-browser test: Playwright drives Debian's Chromium against `streamlit run explorer/app.py`."""
+"""Real-browser tests: Playwright drives Debian's Chromium against `streamlit run explorer/app.py`.
+
+Screenshots of every page go to test-artifacts/pages/; with UPDATE_SCREENSHOTS=1 they also replace
+the README's screenshots in docs/screenshots/.
+"""
 
 from __future__ import annotations
 
+import io
+import json
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image, ImageDraw, ImageFilter
 
 CHROMIUM = "/usr/bin/chromium"
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync"]
+SCREENSHOTS = REPO / "docs" / "screenshots"
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
 pytestmark = pytest.mark.browser
 
@@ -30,10 +42,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server():
+def start_server(log_path: Path) -> tuple[subprocess.Popen, str]:
+    """`streamlit run explorer/app.py` on a free port; returns (process, url) once it is healthy."""
     port = free_port()
-    log = open(_artifacts() / "streamlit.log", "w")  # noqa: SIM115 - closed after the server stops
+    log = open(log_path, "w")  # noqa: SIM115 - the process owns it until it exits
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(REPO / "explorer" / "app.py"),
          "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true"],
@@ -45,19 +57,26 @@ def server():
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
                 if r.status == 200:
-                    break
+                    return proc, url
         except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not start within 60 s")
-    yield url
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("streamlit did not start within 60 s")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
     proc.terminate()
     try:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
-    log.close()
+
+
+@pytest.fixture(scope="module")
+def server():
+    proc, url = start_server(_artifacts() / "streamlit.log")
+    yield url
+    stop_server(proc)
 
 
 def _artifacts() -> Path:
@@ -67,62 +86,72 @@ def _artifacts() -> Path:
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.console_messages = []  # every console message, for tests that check for warnings
-        page.on("console", lambda message: page.console_messages.append(message.text))
-        page.goto(server, timeout=60_000)
-        page.get_by_role("tab", name="Click to decode").wait_for(timeout=60_000)
-        yield page
+        yield browser
         browser.close()
 
 
-def decoded_image(page, timeout=30_000) -> tuple[str, str]:
-    """(src of the decoded image, the z text) once they are shown."""
-    img = page.locator('[data-testid="stImage"]', has_text="decoded by the").locator("img")
-    img.first.wait_for(timeout=timeout)
-    z_text = page.get_by_text("z = (").first.inner_text(timeout=timeout)
-    return img.first.get_attribute("src"), z_text
+@pytest.fixture
+def page(browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.console_messages = []  # every console message, for tests that check for warnings
+    page.on("console", lambda message: page.console_messages.append(message.text))
+    page.remote_hosts = []  # hosts of every request that would leave this machine
+    page.on("request", lambda r: _remember_remote(page, r.url))
+    yield page
+    page.close()
 
 
-def test_clicking_two_empty_spots_decodes_two_different_images(page):
-    page.get_by_role("tab", name="Click to decode").click()
-    panel = page.get_by_role("tabpanel").filter(has_text="Decode with")
-    plot = panel.locator(".js-plotly-plot").first
-    plot.wait_for(timeout=60_000)
-    drag = plot.locator(".nsewdrag").first  # the plot area that receives clicks
+def _remember_remote(page, url: str) -> None:
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme in ("http", "https", "ws", "wss") and parsed.hostname not in LOCAL_HOSTS:
+        page.remote_hosts.append(parsed.hostname)
+
+
+def open_view(page, server: str, path: str, **query) -> None:
+    """Open a page by its URL (the view state goes in the query string) and wait for its content."""
+    page.goto(f"{server}/{path}?{urllib.parse.urlencode(query)}", timeout=60_000)
+    page.locator("h1").first.wait_for(timeout=60_000)
+    content = ('[data-testid="stImage"], .js-plotly-plot, [data-testid="stFileUploader"], '
+               '[data-testid="stMetric"], [data-testid="stAlert"]')
+    page.locator(f'[data-testid="stMain"] :is({content})').first.wait_for(timeout=60_000)
+
+
+def plot_area(page, index: int = 0):
+    """The bounding box of a plotly plot's drag layer (the area that receives clicks)."""
+    drag = page.locator(".js-plotly-plot").nth(index).locator(".nsewdrag").first
     drag.wait_for(timeout=30_000)
     box = drag.bounding_box()
     assert box and box["width"] > 100 and box["height"] > 100
-
-    # Near two opposite corners of the plane: empty space, away from the encoded digits.
-    page.mouse.click(box["x"] + 0.06 * box["width"], box["y"] + 0.08 * box["height"])
-    first_src, first_z = wait_for_change(page, None)
-    page.mouse.click(box["x"] + 0.92 * box["width"], box["y"] + 0.9 * box["height"])
-    second_src, second_z = wait_for_change(page, first_z)
-    page.screenshot(path=str(_artifacts() / "zplane-click.png"), full_page=False)
-
-    assert first_src and second_src and first_src != second_src
-    assert first_z != second_z
-    (x1, y1), (x2, y2) = parse_z(first_z), parse_z(second_z)
-    assert x1 < x2 and y1 > y2  # top-left then bottom-right of the plane
+    return box
 
 
-def wait_for_change(page, previous_z, timeout=30.0):
+def wait_for(condition, timeout: float = 30.0, what: str = "the page to update"):
+    """Poll ``condition()`` until it returns a truthy value (playwright errors count as not yet)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            src, z = decoded_image(page, timeout=2_000)
-            if z != previous_z:
-                return src, z
-        except Exception:  # noqa: BLE001 - playwright timeouts while the fragment reruns
+            value = condition()
+            if value:
+                return value
+        except Exception:  # noqa: BLE001 - elements are replaced while Streamlit reruns
             pass
-        time.sleep(0.2)
-    raise AssertionError(f"the decoded image did not update after the click (still {previous_z})")
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def image_src(page, caption_text: str) -> str | None:
+    """The src of the image whose caption contains ``caption_text`` (None if there is none)."""
+    img = page.locator('[data-testid="stImage"]', has_text=caption_text).locator("img").first
+    return img.get_attribute("src", timeout=1_000) if img.count() else None
+
+
+def z_text(page) -> str:
+    return page.get_by_text(re.compile(r"^z = \(")).first.inner_text(timeout=1_000)
 
 
 def parse_z(text: str) -> tuple[float, float]:
@@ -131,16 +160,170 @@ def parse_z(text: str) -> tuple[float, float]:
     return x, y
 
 
-def test_clicking_a_digit_in_the_scatter_makes_it_an_interpolation_end(page):
+# --- every page --------------------------------------------------------------------------------
+
+PAGES = [  # (url path, model, screenshot name)
+    ("", "mnist-vae-2d", "latent-map"), ("decode", "mnist-vae-2d", "click-to-decode"),
+    ("reconstructions", "mnist-vae-2d", "reconstructions"), ("interpolation", "mnist-vae-2d", "interpolation"),
+    ("posterior", "mnist-betavae-2d", "posterior"), ("draw", "mnist-vae-2d", "draw-or-upload"),
+    ("prior", "mnist-vae-2d", "prior-sampling"), ("conditional", "mnist-cvae-2d", "conditional-generation"),
+    ("denoising", "mnist-dae-2d", "denoising"), ("latents", "mnist-vae-16d", "higher-dimensional-latents"),
+    ("toy", "toy-vae-1d", "toy-demo"), ("card", "mnist-vae-2d", "model-card"),
+]
+
+
+def lost_webgl_canvases(page) -> int:
+    """How many WebGL canvases on the page have lost their context (a plot drawn blank)."""
+    return page.evaluate("""() => [...document.querySelectorAll('canvas')]
+        .map(c => c.getContext('webgl2') || c.getContext('webgl'))
+        .filter(gl => gl && gl.isContextLost()).length""")
+
+
+def test_every_page_renders_offline_and_its_webgl_plots_stay_alive(page, server):
+    shots = _artifacts() / "pages"
+    shots.mkdir(exist_ok=True)
+    extra = {"": {"manifold": "1"}, "decode": {"z": "0.8,-0.6", "compare": "mnist-betavae-2d"},
+             "conditional": {"z": "-1.2,1.5"}}
+    for path, model, name in PAGES:
+        open_view(page, server, path, model=model, **extra.get(path, {}))
+        time.sleep(1.5)  # let plotly and the images finish drawing
+        assert page.locator('[data-testid="stException"]').count() == 0, path
+        assert page.locator('[data-testid="stAlert"]', has_text="This view needs").count() == 0, path
+        page.screenshot(path=str(shots / f"{name}.png"), full_page=False)
+        if os.environ.get("UPDATE_SCREENSHOTS"):
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            shutil.copy(shots / f"{name}.png", SCREENSHOTS / f"{name}.png")
+        # Within one session, after many plots: nothing has lost its WebGL context.
+    page.get_by_role("link", name="Latent map").click()
+    page.locator(".js-plotly-plot canvas").first.wait_for(timeout=30_000)
+    time.sleep(1.0)
+    assert lost_webgl_canvases(page) == 0
+    assert page.remote_hosts == []  # fonts, scripts and plots all come from the local server
+
+
+# --- clicks on the plane -----------------------------------------------------------------------
+
+PLANE_MODELS = ["mnist-vae-2d", "mnist-ae-2d", "mnist-dae-2d", "mnist-betavae-2d", "fashion-vae-2d"]
+
+
+@pytest.mark.parametrize("model", PLANE_MODELS)
+def test_clicking_two_empty_spots_decodes_two_different_images(page, server, model):
+    open_view(page, server, "decode", model=model)
+    box = plot_area(page)
+    # Near two opposite corners of the plane: empty space, away from the encoded digits.
+    page.mouse.click(box["x"] + 0.06 * box["width"], box["y"] + 0.08 * box["height"])
+    first_z = wait_for(lambda: z_text(page), what="the first decoded z")
+    first_src = image_src(page, "decoded by the")
+    page.mouse.click(box["x"] + 0.92 * box["width"], box["y"] + 0.9 * box["height"])
+    second_z = wait_for(lambda: (t := z_text(page)) != first_z and t, what="the second decoded z")
+    second_src = wait_for(lambda: image_src(page, "decoded by the"), what="the second image")
+    assert first_src and second_src and first_src != second_src
+    (x1, y1), (x2, y2) = parse_z(first_z), parse_z(second_z)
+    assert x1 < x2 and y1 > y2  # top-left then bottom-right of the plane
+    url_z = wait_for(lambda: urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query).get("z"),
+                     what="the clicked z in the URL")
+    ux, uy = (float(v) for v in url_z[0].split(","))
+    assert abs(ux - x2) < 0.006 and abs(uy - y2) < 0.006  # the URL follows the click (a bookmark)
+
+
+def test_clicking_the_style_plane_draws_the_chosen_class_there(page, server):
+    open_view(page, server, "conditional", model="mnist-cvae-2d")
+    box = plot_area(page)
+    page.mouse.click(box["x"] + 0.3 * box["width"], box["y"] + 0.3 * box["height"])
+    first = wait_for(lambda: page.get_by_text(re.compile(r"^a 3 at z = ")).first.inner_text(timeout=1_000))
+    page.mouse.click(box["x"] + 0.7 * box["width"], box["y"] + 0.7 * box["height"])
+    second = wait_for(lambda: (t := page.get_by_text(re.compile(r"^a 3 at z = ")).first.inner_text(
+        timeout=1_000)) != first and t)
+    assert parse_z(first)[0] < parse_z(second)[0]
+
+
+# --- drawing, uploading, sliders ---------------------------------------------------------------
+
+
+def draw_stroke(page, box, points) -> None:
+    page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(box["x"] + x, box["y"] + y, steps=4)
+    page.mouse.up()
+
+
+def drawing_mark(page) -> tuple[float, float]:
+    """The (x, y) of the "your drawing" star on the selected model's plane."""
+    return tuple(page.evaluate("""() => {
+        const plot = document.querySelector('.js-plotly-plot');
+        const mark = plot.data.find(t => t.name === 'your drawing');
+        return [mark.x[0], mark.y[0]];
+    }"""))
+
+
+def test_drawing_strokes_moves_the_digit_on_the_plane(page, server):
+    open_view(page, server, "draw", model="mnist-vae-2d", compare="none")
+    canvas = page.locator("canvas.upper-canvas").first
+    canvas.wait_for(timeout=30_000)
+    box = canvas.bounding_box()
+    draw_stroke(page, box, [(70, 50), (170, 50)])  # the bar of a 7
+    wait_for(lambda: image_src(page, "as MNIST input"), what="the first stroke's digit")
+    first_input = image_src(page, "as MNIST input")
+    first_mark = wait_for(lambda: drawing_mark(page), what="the drawing's mark")
+    draw_stroke(page, box, [(170, 50), (100, 200)])  # its stem
+    wait_for(lambda: image_src(page, "as MNIST input") != first_input, what="the second stroke's digit")
+    second_mark = wait_for(lambda: (m := drawing_mark(page)) != first_mark and m, what="the mark to move")
+    assert second_mark != first_mark
+    assert page.locator('[data-testid="stImage"]', has_text="VAE: ").count() == 1  # its reconstruction
+    assert page.get_by_text("5 nearest test digits in the VAE").count() == 1
+    page.screenshot(path=str(_artifacts() / "drawing.png"))
+
+
+def photo_jpeg() -> bytes:
+    """A phone-photo-like JPEG: a dark 4 on uneven grey paper, blurred, with noise."""
+    rng = np.random.default_rng(0)
+    paper = np.linspace(170, 225, 480)[None, :] + rng.normal(0, 6, (640, 480))
+    image = Image.fromarray(np.clip(paper, 0, 255).astype(np.uint8))
+    ImageDraw.Draw(image).line([(300, 120), (140, 380), (360, 380)], fill=40, width=26)
+    ImageDraw.Draw(image).line([(300, 120), (300, 540)], fill=40, width=26)
+    buffer = io.BytesIO()
+    image.filter(ImageFilter.GaussianBlur(2)).convert("RGB").save(buffer, format="JPEG", quality=85)
+    return buffer.getvalue()
+
+
+def test_uploading_a_photo_shows_it_as_mnist_input_with_its_reconstruction(page, server):
+    open_view(page, server, "draw", model="mnist-vae-2d")
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+        files=[{"name": "four.jpg", "mimeType": "image/jpeg", "buffer": photo_jpeg()}])
+    wait_for(lambda: image_src(page, "as MNIST input (inverted)"), what="the uploaded digit")
+    assert image_src(page, "your upload")
+    assert page.locator('[data-testid="stImage"]', has_text="VAE: ").count() == 1
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def first_active_dimension() -> int:
+    metrics = json.loads((REPO / "checkpoints" / "mnist-vae-16d" / "metrics.json").read_text())
+    return int(np.argmax(np.asarray(metrics["mean_variance_per_dim"]) > metrics["active_unit_threshold"]))
+
+
+def test_moving_a_traversal_slider_changes_the_decoded_image(page, server):
+    open_view(page, server, "latents", model="mnist-vae-16d")
+    before = wait_for(lambda: image_src(page, "decoded z (0 of 16"), what="the decoded digit")
+    i = first_active_dimension()
+    slider = page.locator('[data-testid="stSlider"]').filter(
+        has=page.get_by_text(re.compile(rf"^z{i + 1}$"))).get_by_role("slider")
+    slider.focus()
+    for _ in range(15):  # +1.5 in steps of 0.1
+        page.keyboard.press("ArrowRight")
+    after = wait_for(lambda: image_src(page, "decoded z (1 of 16"), what="the traversed digit")
+    assert after != before
+
+
+def test_clicking_a_digit_on_the_latent_map_makes_it_an_interpolation_end(page, server):
     from explorer.core import load_explorer_model, load_test_set
 
     images, labels = load_test_set()
     vae = load_explorer_model(REPO / "checkpoints" / "mnist-vae-2d", images[:1000])
     # A test digit far from the crowd near its cluster's edge, so the click lands on it alone.
     index = int(np.argmax(np.linalg.norm(vae.codes, axis=1)))
-    page.get_by_role("tab", name="Latent scatter").click()
-    panel = page.get_by_role("tabpanel").filter(has_text="Each dot is one of")
-    plot = panel.locator(".js-plotly-plot").nth(1)  # the VAE's scatter
+    open_view(page, server, "", model="mnist-vae-2d", compare="none")
+    plot = page.locator(".js-plotly-plot").first
     plot.locator(".nsewdrag").first.wait_for(timeout=30_000)
     x, y = page.evaluate(
         """([el, z]) => {
@@ -153,47 +336,8 @@ def test_clicking_a_digit_in_the_scatter_makes_it_an_interpolation_end(page):
     page.mouse.move(x, y)
     page.mouse.click(x, y)
     page.get_by_text(f"#{index}: a {labels[index]}").first.wait_for(timeout=30_000)
-    panel.get_by_role("button", name="Interpolate to this digit").first.click()
-    page.get_by_role("tab", name="Interpolation").click()
-    field = page.get_by_label("To test index")
-    deadline = time.monotonic() + 20
-    while field.input_value() != str(index) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert field.input_value() == str(index)
-
-
-TABS = ["Latent scatter", "Click to decode", "Reconstructions", "Interpolation", "Posterior",
-        "Upload a digit", "Denoising", "Prior sampling", "Conditional generation", "16-D latents", "Toy demo",
-        "Model card"]
-
-
-def open_tab(page, name: str):
-    """Click a tab and wait until its panel shows content; returns the panel locator."""
-    tab = page.get_by_role("tab", name=name)
-    tab.scroll_into_view_if_needed()
-    tab.click()
-    panel = page.get_by_role("tabpanel")
-    content = '[data-testid="stImage"], .js-plotly-plot, [data-testid="stFileUploader"]'
-    panel.locator(content).first.wait_for(timeout=30_000)
-    return panel
-
-
-def lost_webgl_canvases(page) -> int:
-    """How many WebGL canvases on the page have lost their context (a plot drawn blank)."""
-    return page.evaluate("""() => [...document.querySelectorAll('canvas')]
-        .map(c => c.getContext('webgl2') || c.getContext('webgl'))
-        .filter(gl => gl && gl.isContextLost()).length""")
-
-
-def test_every_tab_renders_in_the_browser_and_its_webgl_plots_stay_alive(page):
-    # Only the open tab runs. With every tab drawn at once, the page needed more live WebGL
-    # contexts than Chromium keeps (about 16) and the oldest scatters went blank.
-    for i, name in enumerate(TABS):
-        open_tab(page, name)
-        assert page.locator('[data-testid="stException"]').count() == 0, name
-        page.screenshot(path=str(_artifacts() / f"tab-{i:02d}.png"), full_page=True)
-    for name in ("Latent scatter", "16-D latents"):  # back to WebGL-heavy tabs after all the others
-        open_tab(page, name)
-        page.locator(".js-plotly-plot canvas").first.wait_for(timeout=30_000)
-        time.sleep(1.0)  # let plotly draw
-        assert lost_webgl_canvases(page) == 0, name
+    page.get_by_role("button", name="Interpolate to this digit").first.click()
+    time.sleep(0.5)
+    page.get_by_role("link", name="Interpolation").click()
+    field = page.get_by_role("spinbutton", name="To test index")
+    wait_for(lambda: field.input_value() == str(index), what="the interpolation end")
