@@ -54,7 +54,7 @@ PAGES = {
 }
 ALL_PARAMS = state.GLOBAL_PARAMS + tuple(p for views in PAGES.values() for m, *_ in views for p in m.PARAMS)
 
-state.restore(ALL_PARAMS)  # a bookmarked URL, before any widget is drawn
+state.restore(state.GLOBAL_PARAMS)  # a bookmarked URL, before any widget is drawn
 state.persist(ALL_PARAMS)
 st.set_page_config(page_title="latent-explorer", page_icon="🔭", layout="wide",
                    initial_sidebar_state="collapsed" if ui.presenting() else "auto")
@@ -71,6 +71,8 @@ pages = {section: [st.Page(m.__file__, title=title, url_path=path, icon=icon, de
                    for m, title, path, icon in views] for section, views in PAGES.items()}
 modules = {path: m for views in PAGES.values() for m, _, path, _ in views}
 page = st.navigation(pages)
+page_params = modules[page.url_path or "latent-map"].PARAMS
+state.restore(page_params)  # only this page's: pages may use the same name in the URL for different state
 st.title(page.title)
 page.run()
-state.publish(state.GLOBAL_PARAMS + modules[page.url_path or "latent-map"].PARAMS)
+state.publish(state.GLOBAL_PARAMS + page_params)

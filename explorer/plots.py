@@ -108,22 +108,21 @@ def clickable_plane(codes: np.ndarray, labels: np.ndarray, grid: np.ndarray, tit
     The test set is drawn faintly (not clickable); on top lies an invisible dense grid (grid:
     float [G, 2]) whose nearest point to the cursor is what a click selects, so a click on empty
     space still yields a z. The axes span exactly the grid, so every spot of the plot area lies
-    on it (outlying digits beyond the grid are reached by panning). clicked: float [2], drawn as a
-    cross marker.
+    on it (outlying digits beyond the grid are reached by panning). A clicked grid point shows as a
+    dot. clicked: float [2], a z not clicked in this figure (e.g. from a bookmark), drawn as a cross.
     """
     fig = go.Figure(digit_traces(codes, labels, size=3.5, opacity=0.35, hover=False, names=names))
     fig.add_trace(go.Scattergl(
         x=grid[:, 0], y=grid[:, 1], mode="markers", name="z-plane grid", showlegend=False,
         marker=dict(size=6, color="rgba(0,0,0,0)", opacity=0),
-        selected=dict(marker=dict(opacity=0)), unselected=dict(marker=dict(opacity=0)),
+        # The clicked grid point is drawn by plotly's own selection styling, in the browser: the
+        # figure stays the same across clicks, so the page never re-renders it.
+        selected=dict(marker=dict(opacity=1, color=MARK_COLOR, size=11)),
+        unselected=dict(marker=dict(opacity=0)),
         hovertemplate="click to decode<br>z = (%{x:.2f}, %{y:.2f})<extra></extra>",
     ))
     if clicked is not None:
-        fig.add_trace(go.Scattergl(
-            x=[float(clicked[0])], y=[float(clicked[1])], mode="markers", name="clicked z",
-            showlegend=False, hoverinfo="skip",
-            marker=dict(symbol="x", size=16, color=MARK_COLOR, line=dict(width=1.5, color="white")),
-        ))
+        fig.add_trace(cross_trace(clicked))
     layout = _base_layout(title, height)
     layout.update(clickmode="event+select", dragmode="pan")
     fig.update_layout(**layout)
@@ -132,6 +131,13 @@ def clickable_plane(codes: np.ndarray, labels: np.ndarray, grid: np.ndarray, tit
     fig.update_xaxes(range=[float(grid[:, 0].min()), float(grid[:, 0].max())], constrain="domain")
     fig.update_yaxes(range=[float(grid[:, 1].min()), float(grid[:, 1].max())], constrain="domain")
     return fig
+
+
+def cross_trace(z: np.ndarray) -> go.Scattergl:
+    """A latent point z [2] drawn as a large cross (e.g. a chosen z on a plane)."""
+    marker = dict(symbol="x", size=14, color=MARK_COLOR, line=dict(width=1.5, color="white"))
+    return go.Scattergl(x=[float(z[0])], y=[float(z[1])], mode="markers", name="clicked z", showlegend=False,
+                        hoverinfo="skip", marker=marker)
 
 
 def training_curves(history: list[dict], height: int = 340) -> go.Figure:
@@ -274,14 +280,23 @@ def styled(fig: go.Figure, *, dark: bool = False, presenter: bool = False) -> go
                           font_color="#e8e8e8", legend_font_color="#e8e8e8")
         fig.update_xaxes(zerolinecolor="#555555", gridcolor="#333333")
         fig.update_yaxes(zerolinecolor="#555555", gridcolor="#333333")
-        fig.for_each_trace(_lighten_marks)
+        fig.for_each_trace(lambda trace: style_trace(trace, dark=True))
         for annotation_image in fig.layout.images:  # manifold tiles: white ink on black reads best
             annotation_image.opacity = min(annotation_image.opacity or 1.0, 0.85)
     if presenter:
         fig.update_layout(font_size=PRESENTER_FONT, title_font_size=PRESENTER_FONT + 4,
                           height=int((fig.layout.height or 450) * 1.2))
-        fig.for_each_trace(_enlarge_marks)
+        fig.for_each_trace(lambda trace: style_trace(trace, presenter=True))
     return fig
+
+
+def style_trace(trace, *, dark: bool = False, presenter: bool = False):
+    """Adapt one trace, in place, like ``styled`` does a whole figure; returns it."""
+    if dark:
+        _lighten_marks(trace)
+    if presenter:
+        _enlarge_marks(trace)
+    return trace
 
 
 def _lighten_marks(trace) -> None:

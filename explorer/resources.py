@@ -15,7 +15,7 @@ import streamlit as st
 from train import load_checkpoint, read_config
 from train.data import toy_gaussians
 
-from . import core
+from . import core, plots
 
 PLANE_GRID = 110  # points per side of the invisible click grid
 
@@ -64,6 +64,19 @@ def plane(folder: str) -> tuple[tuple[float, ...], np.ndarray]:
     """(extent, grid float32 [G, 2]) of the clickable z-plane of the 2-D model in ``folder``."""
     extent = core.plane_extent(explorer_model(folder).codes)
     return extent, core.plane_grid(extent, PLANE_GRID)
+
+
+@st.cache_resource(max_entries=64)
+def plane_figure(folder: str, title: str, height: int, legend: bool, dark: bool, presenter: bool):
+    """The clickable plane of the 2-D model in ``folder`` as a styled plotly figure, built once.
+
+    Shared by every session: callers must not change it (copy it with go.Figure(fig) first)."""
+    m = explorer_model(folder)
+    extent, grid = plane(folder)
+    labels = test_set(m.dataset)[1]
+    fig = plots.clickable_plane(m.codes, labels, grid, title, height=height, names=m.class_names)
+    fig.update_layout(showlegend=legend)
+    return plots.styled(fig, dark=dark, presenter=presenter)
 
 
 @st.cache_resource

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
 from train import CheckpointError, ModelConfig
@@ -134,7 +136,19 @@ def image(img: np.ndarray, caption: str | None = None, scale: int = IMAGE_SCALE,
     """Show a [28, 28] image in [0, 1] enlarged ``scale`` times with crisp pixels."""
     if presenting():
         scale = int(scale * 1.25)
-    target.image(core.enlarge(img, scale), caption=caption, width=scale * 28)
+    picture(core.enlarge(img, scale), caption, target=target)
+
+
+def picture(pixels: np.ndarray | bytes, caption: str | None = None, target=st,
+            mime: str = "image/png") -> None:
+    """Show a uint8 [H, W] grey image (or encoded image bytes of type ``mime``) at its own size.
+
+    It travels inside the page as a data: URI, so it appears with the rerun that made it: no second
+    request to the server's media store (which also drops files of stale reruns).
+    """
+    data = pixels if isinstance(pixels, bytes) else core.png_bytes(pixels)
+    target.image(f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}", caption=caption,
+                 width="content")
 
 
 def presenting() -> bool:
@@ -148,15 +162,18 @@ def dark_theme() -> bool:
         return False
 
 
-def chart(fig, key: str, *, clickable: bool = False, target=st):
+def chart(fig, key: str, *, clickable: bool = False, target=st, restyle: bool = True):
     """Show a plotly figure of ``explorer.plots`` in the app's theme and presenter size.
 
     clickable: a click selects a point and reruns (the page, or only the enclosing fragment).
+    restyle: False for a figure that is already styled (e.g. a cached one, which must not change).
     returns: the selection event (clickable charts) or None.
     """
-    plots.styled(fig, dark=dark_theme(), presenter=presenting())
+    if restyle:
+        plots.styled(fig, dark=dark_theme(), presenter=presenting())
     config = {"displaylogo": False, "scrollZoom": False}
-    if clickable:
+    if clickable:  # two quick clicks must stay two clicks, not plotly's double-click (reset and deselect)
+        config["doubleClick"] = False
         return target.plotly_chart(fig, key=key, on_select="rerun", selection_mode="points", config=config)
     target.plotly_chart(fig, key=key, config=config)
     return None
@@ -170,6 +187,22 @@ def selected_points(event) -> list[dict]:
         return list(event["selection"]["points"] or [])
     except (KeyError, TypeError):
         return []
+
+
+def plane_chart(m: core.ExplorerModel, title: str, chart_key: str, z: np.ndarray | None, target=st,
+                height: int = 520, legend: bool = True) -> None:
+    """The clickable z-plane of a 2-D model. Its figure is built once per model and style and reused,
+    so a click changes nothing in it and the browser does not redraw it (the clicked point is shown
+    by plotly's selection). Only a z set before any click here (e.g. from a bookmark) adds a cross."""
+    fig = resources.plane_figure(str(m.folder), title, height, legend, dark_theme(), presenting())
+    clicked_here = f"{chart_key}-clicked"
+    if clicked_z(st.session_state.get(chart_key)) is not None:
+        st.session_state[clicked_here] = True  # from now on the figure never changes (a click event
+        # without a point, e.g. plotly's deselect, must not bring the cross back: a full redraw)
+    if z is not None and not st.session_state.get(clicked_here):
+        fig = go.Figure(fig)
+        fig.add_trace(plots.style_trace(plots.cross_trace(z), dark=dark_theme(), presenter=presenting()))
+    chart(fig, chart_key, clickable=True, target=target, restyle=False)
 
 
 def clicked_z(event) -> np.ndarray | None:

@@ -27,10 +27,15 @@ def app() -> AppTest:
     return at
 
 
-def open_page(at: AppTest, page: str, model: str | None = None) -> AppTest:
-    """Pick a model in the sidebar (optionally) and switch to a page (a module of explorer/views)."""
+def open_page(at: AppTest, page: str, model: str | None = None, query: dict | None = None) -> AppTest:
+    """Pick a model in the sidebar (optionally) and switch to a page (a module of explorer/views).
+
+    Like a click in the browser's page list, this clears the URL's query string (or sets ``query``).
+    """
     if model is not None:
         at.session_state["model"] = model
+    at.query_params.clear()
+    at.query_params.update(query or {})
     return at.switch_page(f"views/{page}.py").run()
 
 
@@ -122,10 +127,12 @@ def test_a_use_button_switches_the_sidebar_model(app):
 
 
 def test_the_url_restores_a_view_and_follows_the_state():
+    # A bookmark of Click to decode. AppTest's first run is always the default page, so the page's
+    # own state is put in the URL when the session switches to it, as a browser opening it would.
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.query_params.update({"model": "mnist-ae-2d", "z": "0.5,-0.5", "compare": "mnist-vae-2d"})
-    at.run()  # the first run restores the URL's state before any widget is drawn
-    open_page(at, "decode")
+    at.query_params["model"] = "mnist-ae-2d"
+    at.run()  # the first run restores the model before any widget is drawn
+    open_page(at, "decode", query={"model": "mnist-ae-2d", "z": "0.5,-0.5", "compare": "mnist-vae-2d"})
     assert not at.exception and at.session_state["model"] == "mnist-ae-2d"
     shown = images_by_caption(at)
     assert set(shown) == {"decoded by the AE", "same z, mnist-vae-2d"}
@@ -235,7 +242,8 @@ def test_a_broken_checkpoint_names_the_folder_and_the_command_on_every_page(tmp_
         open_page(at, page, "broken")
         assert not at.exception, page
         assert any("broken" in e.value and "python -m train.retrain" in e.value for e in at.error), page
-    open_page(at, "latent_map", "mnist-ae-2d")  # the intact model still works; its VAE partner is reported
+    # The intact model still works; the broken one picked beside it is reported.
+    open_page(at, "latent_map", "mnist-ae-2d", query={"compare": "mnist-vae-2d"})
     assert not at.exception and "scatter-mnist-ae-2d" in chart_keys(at)
     assert any("mnist-vae-2d" in e.value for e in at.error)
 
@@ -353,6 +361,8 @@ def test_manifold_overlay_tiles_decoded_digits_under_both_scatters(app):
     def n_tiles(at):
         return [len(json.loads(c.proto.spec)["layout"].get("images", [])) for c in at.get("plotly_chart")]
 
+    assert n_tiles(app) == [0]  # one scatter until a second model is picked
+    app.selectbox(key="map-compare").set_value("mnist-ae-2d").run()
     assert n_tiles(app) == [0, 0]
     app.toggle(key="manifold").set_value(True).run()
     assert not app.exception and n_tiles(app) == [144, 144]  # 12 x 12 by default

@@ -42,13 +42,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(log_path: Path) -> tuple[subprocess.Popen, str]:
-    """`streamlit run explorer/app.py` on a free port; returns (process, url) once it is healthy."""
+def start_server(log_path: Path, launcher: bool = False) -> tuple[subprocess.Popen, str]:
+    """`streamlit run explorer/app.py` (or, with ``launcher``, `python -m explorer`, which warms the
+    caches first) on a free port; returns (process, url) once it is healthy."""
     port = free_port()
     log = open(log_path, "w")  # noqa: SIM115 - the process owns it until it exits
+    app = str(REPO / "explorer" / "app.py")
+    command = ["-m", "explorer"] if launcher else ["-m", "streamlit", "run", app]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(REPO / "explorer" / "app.py"),
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true"],
+        [sys.executable, *command, "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--server.headless", "true"],
         cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
@@ -125,9 +128,17 @@ def plot_area(page, index: int = 0):
     """The bounding box of a plotly plot's drag layer (the area that receives clicks)."""
     drag = page.locator(".js-plotly-plot").nth(index).locator(".nsewdrag").first
     drag.wait_for(timeout=30_000)
+    wait_until_idle(page)
     box = drag.bounding_box()
     assert box and box["width"] > 100 and box["height"] > 100
     return box
+
+
+def wait_until_idle(page) -> None:
+    """Wait until the app is not running (a click during the first run may be lost)."""
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                           timeout=60_000, polling=100)
+    time.sleep(0.3)
 
 
 def wait_for(condition, timeout: float = 30.0, what: str = "the page to update"):
@@ -151,7 +162,9 @@ def image_src(page, caption_text: str) -> str | None:
 
 
 def z_text(page) -> str:
-    return page.get_by_text(re.compile(r"^z = \(")).first.inner_text(timeout=1_000)
+    """The decoded z shown beside the plane (not plotly's hover label, which also says "z = (")."""
+    return page.locator('[data-testid="stMarkdownContainer"]').filter(
+        has_text=re.compile(r"^z = \(")).first.inner_text(timeout=1_000)
 
 
 def parse_z(text: str) -> tuple[float, float]:
@@ -164,7 +177,8 @@ def parse_z(text: str) -> tuple[float, float]:
 
 PAGES = [  # (url path, model, screenshot name)
     ("", "mnist-vae-2d", "latent-map"), ("decode", "mnist-vae-2d", "click-to-decode"),
-    ("reconstructions", "mnist-vae-2d", "reconstructions"), ("interpolation", "mnist-vae-2d", "interpolation"),
+    ("reconstructions", "mnist-vae-2d", "reconstructions"),
+    ("interpolation", "mnist-vae-2d", "interpolation"),
     ("posterior", "mnist-betavae-2d", "posterior"), ("draw", "mnist-vae-2d", "draw-or-upload"),
     ("prior", "mnist-vae-2d", "prior-sampling"), ("conditional", "mnist-cvae-2d", "conditional-generation"),
     ("denoising", "mnist-dae-2d", "denoising"), ("latents", "mnist-vae-16d", "higher-dimensional-latents"),
@@ -182,7 +196,7 @@ def lost_webgl_canvases(page) -> int:
 def test_every_page_renders_offline_and_its_webgl_plots_stay_alive(page, server):
     shots = _artifacts() / "pages"
     shots.mkdir(exist_ok=True)
-    extra = {"": {"manifold": "1"}, "decode": {"z": "0.8,-0.6", "compare": "mnist-betavae-2d"},
+    extra = {"": {"manifold": "1", "compare": "mnist-ae-2d"}, "decode": {"z": "0.8,-0.6", "compare": "mnist-betavae-2d"},
              "conditional": {"z": "-1.2,1.5"}}
     for path, model, name in PAGES:
         open_view(page, server, path, model=model, **extra.get(path, {}))

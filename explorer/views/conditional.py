@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import core, plots, resources, state, ui
+from explorer import core, resources, state, ui
 
 Z = state.Param("z", "cvae-z", state.parse_z, state.show_z)
 PARAMS = (state.Param("digit", "cvae-index", state.int_in(0, 9_999)),
@@ -33,27 +33,23 @@ def render() -> None:
                  
                  f"({z[0]:.2f}, {z[1]:.2f})", scale=ui.ROW_SCALE * 2)
         ten = core.decode_with_labels(m.model, np.repeat(z[None], 10, axis=0), list(range(10)))
-        st.image(core.strip(ten, scale=3), caption=f"classes 0–9 decoded in the style of #{index}")
+        ui.picture(core.strip(ten, scale=3), caption=f"classes 0–9 decoded in the style of #{index}")
     with right:
         state.default("cvae-class", 3)
         digit = st.radio("Class", list(range(10)), horizontal=True, key="cvae-class")
         style_plane(m, labels, digit)
     n = 12
     plane_images = core.decode_with_labels(m.model, core.prior_quantile_grid(n), [digit] * n * n)
-    st.image(core.image_grid(plane_images, columns=n, scale=2),
+    ui.picture(core.image_grid(plane_images, columns=n, scale=2),
              caption=f"class {digit} across the style plane: z on prior quantiles 5 %…95 % per axis")
 
 
 @st.fragment
 def style_plane(m: core.ExplorerModel, labels: np.ndarray, digit: int) -> None:
     """Click a style z: only this fragment reruns."""
-    extent, grid = resources.plane(str(m.folder))
     clicked = ui.last_click("cvae-plane", Z)
     plot_col, image_col = st.columns([3, 2])
-    fig = plots.clickable_plane(m.codes, labels, grid, "Click a style z", clicked, height=340,
-                                names=m.class_names)
-    fig.update_layout(showlegend=False)
-    ui.chart(fig, "cvae-plane", clickable=True, target=plot_col)
+    ui.plane_chart(m, "Click a style z", "cvae-plane", clicked, target=plot_col, height=340, legend=False)
     if clicked is None:
         image_col.info("Click the style plane to draw the chosen class in that style.")
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import core, plots, resources, state, ui
+from explorer import core, resources, state, ui
 
 Z = state.Param("z", "decode-z", state.parse_z, state.show_z)
 PARAMS = (Z, state.Param("compare", "decode-compare", state.parse_text))
@@ -23,13 +23,10 @@ def plane(m: core.ExplorerModel) -> None:
     labels = resources.test_set(m.dataset)[1]
     compare = ui.compare_picker("Also decode the same z with", m.name, ui.is_2d, key="decode-compare",
                                 default_first=False)
-    extent, grid = resources.plane(str(m.folder))
     chart_key = f"zplane-{m.name}"
     z = ui.last_click(chart_key, Z)
     plot_col, image_col = st.columns([3, 2])
-    fig = plots.clickable_plane(m.codes, labels, grid, f"{m.label} z-plane: click anywhere", z,
-                                names=m.class_names)
-    ui.chart(fig, chart_key, clickable=True, target=plot_col)
+    ui.plane_chart(m, f"{m.label} z-plane: click anywhere", chart_key, z, target=plot_col)
     with image_col:
         if z is None:
             st.info("Click a spot on the plane (empty space too) to decode it.")

@@ -50,7 +50,7 @@ def render() -> None:
             ui.image(recon[0], caption=f"{model.label}: {nll[0]:.1f} nats", scale=ui.ROW_SCALE, target=col)
         for model in models:
             nearest = core.nearest_test_indices(model.codes, codes[model.name], 5)
-            st.image(core.strip(np.asarray(images[nearest, 0]), scale=2),
+            ui.picture(core.strip(np.asarray(images[nearest, 0]), scale=2),
                      caption=f"5 nearest test digits in the {model.label}'s latent space: "
                              + ", ".join(f"#{i} (a {m.class_names[labels[i]]})" for i in nearest))
         st.caption("It is now also an end choice on **Interpolation** and a digit on **Posterior q(z|x)**.")

@@ -51,8 +51,8 @@ def render() -> None:
         animation = core.gif_bytes([core.enlarge(img, 4) for img in decoded])
         st.markdown(f"**{model.label}** `{model.name}`")
         strip_col, gif_col = st.columns([6, 1])
-        strip_col.image(strip)
-        gif_col.image(animation)
+        ui.picture(strip, target=strip_col)
+        ui.picture(animation, target=gif_col, mime="image/gif")
         stem = f"{model.name}-{method}-{slug(start)}-to-{slug(end)}"
         png_col, gif_download_col, _ = st.columns([1, 1, 3])
         png_col.download_button("Strip as PNG", core.png_bytes(strip), file_name=f"{stem}.png",

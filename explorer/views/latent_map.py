@@ -8,7 +8,7 @@ import streamlit as st
 from explorer import core, plots, resources, state, ui
 
 PARAMS = (
-    state.Param("compare", "compare", state.parse_text),
+    state.Param("compare", "map-compare", state.parse_text),
     state.Param("manifold", "manifold", state.parse_flag, state.show_flag),
     state.Param("tiles", "manifold-n", state.int_in(5, 20)),
     state.Param("spacing", "manifold-spacing", state.one_of(*core.MANIFOLD_SPACINGS)),
@@ -25,7 +25,9 @@ def render() -> None:
                 "digit; click a digit in the legend to hide it.")
     compare_col, on_col, spacing_col, n_col = st.columns([3, 2, 3, 3])
     with compare_col:
-        other_name = ui.compare_picker("Side by side with", m.name, ui.is_image_model)
+        # One scatter by default: the first page renders faster; AE vs VAE is one pick away.
+        other_name = ui.compare_picker("Side by side with", m.name, ui.is_image_model, key="map-compare",
+                                       default_first=False)
     state.default("manifold", False)
     state.default("manifold-spacing", "prior")
     state.default("manifold-n", 12)

@@ -55,7 +55,8 @@ def render() -> None:
     with right:
         ui.image(x, caption=name, scale=ui.ROW_SCALE * 2)
         st.markdown(f"μ = ({mu[0]:.2f}, {mu[1]:.2f}), σ = ({sigma[0]:.3f}, {sigma[1]:.3f})")
-        st.image(core.strip(core.decode(m.model, samples), scale=2), caption="10 samples z ~ q(z|x), decoded")
+        ui.picture(core.strip(core.decode(m.model, samples), scale=2),
+                   caption="10 samples z ~ q(z|x), decoded")
 
 
 if __name__ == "__main__":  # run as a page by st.navigation

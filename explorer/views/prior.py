@@ -31,7 +31,7 @@ def render() -> None:
     models = ui.with_comparison(m, other_name)
     for column, model in zip(st.columns(2), models, strict=False):
         with column:
-            st.image(core.image_grid(core.decode(model.model, z), columns=8, scale=3),
+            ui.picture(core.image_grid(core.decode(model.model, z), columns=8, scale=3),
                      caption=f"z ~ N(0, I) decoded by the {model.label} ({model.name})")
             points, proj = resources.view_points(model)
             title = f"{model.label}: test-set codes and the samples" + ("" if proj is None else " (PCA)")

@@ -1,0 +1,227 @@
+"""Explorer latency in a real browser (Playwright + Chromium): a benchmark that prints numbers, not a test.
+
+    python benchmarks/bench_explorer.py                 # first render, click latency, 10-session load
+    python benchmarks/bench_explorer.py --clicks 50 --sessions 10 --session-clicks 10
+
+1. First full render: a fresh `streamlit run` server; the time from the browser's request of the app
+   to the default page (the VAE's and the AE's latent maps) fully drawn: both plots' WebGL canvases
+   present and the script finished. The server's own start-up time is printed separately.
+2. Click latency: on Click to decode, the time from a mouse click on the plane to the new decoded
+   image loaded in the page (measured in the page with performance.now()), median and p90.
+3. Load: N browser sessions at once (one browser context each), each clicking the plane and then
+   uploading a digit. Every decoded image is fetched and compared with the decode of that session's
+   own z (from its URL), so a mixed-up or wrong image is caught; errors are counted; click latency
+   under load is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import io
+import statistics
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+from test_browser import CHROMIUM, CHROMIUM_ARGS, start_server, stop_server  # noqa: E402
+
+# Resolves when the decoded image's <img> has a new src that has finished loading.
+WATCH_JS = """() => {
+  window.__clicks = [];
+  const current = () => {
+    const fig = [...document.querySelectorAll('[data-testid="stImage"]')]
+      .find(e => e.innerText.includes('decoded by the'));
+    return fig ? fig.querySelector('img') : null;
+  };
+  document.addEventListener('mousedown', () => { window.__clickAt = performance.now(); }, true);
+  window.__waitForNewImage = (previous) => new Promise(resolve => {
+    const poll = () => {
+      const img = current();
+      if (img && img.src && img.src !== previous && img.complete && img.naturalWidth > 0) {
+        resolve([img.src, performance.now() - window.__clickAt]);
+      } else { requestAnimationFrame(poll); }
+    };
+    poll();
+  });
+}"""
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def fmt(values: list[float]) -> str:
+    return (f"median {statistics.median(values):.0f} ms, p90 {percentile(values, 90):.0f} ms, "
+            f"max {max(values):.0f} ms (n = {len(values)})")
+
+
+async def plane_box(page) -> dict:
+    """The clickable area of the page's first plot, once the page has finished running."""
+    drag = page.locator(".js-plotly-plot").first.locator(".nsewdrag").first
+    await drag.wait_for(timeout=60_000)
+    await page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                                 timeout=60_000, polling=50)
+    return await drag.bounding_box()
+
+
+async def first_render(browser, url: str) -> float:
+    """Seconds from the request of the app to the default page fully drawn."""
+    page = await browser.new_page(viewport={"width": 1400, "height": 1000})
+    start = time.perf_counter()
+    await page.goto(url)
+    await page.wait_for_function(
+        """() => document.querySelectorAll('.js-plotly-plot .gl-canvas-context').length >= 2
+             && !document.querySelector('[data-testid="stStatusWidget"]')""", timeout=60_000, polling=20)
+    elapsed = time.perf_counter() - start
+    await page.close()
+    return elapsed
+
+
+async def click_latencies(page, n: int, rng: np.random.Generator) -> list[float]:
+    """Click n random spots of the plane; ms from each mousedown to its decoded image loaded."""
+    await page.evaluate(WATCH_JS)
+    box = await plane_box(page)
+    latencies, previous = [], None
+    for _ in range(n):
+        fx, fy = rng.uniform(0.05, 0.95, size=2)
+        await page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+        previous, ms = await asyncio.wait_for(page.evaluate("(p) => window.__waitForNewImage(p)", previous),
+                                              timeout=30)
+        latencies.append(ms)
+        await asyncio.sleep(0.4)  # between two clicks, as a person would pause
+    return latencies
+
+
+def digit_png() -> bytes:
+    image = Image.new("L", (280, 280), 255)
+    ImageDraw.Draw(image).ellipse((80, 40, 200, 240), outline=0, width=20)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+async def check_decoded_image(page, vae) -> float:
+    """Mean absolute pixel difference between the shown decoded image and the decode of the page's
+    own z (read from its URL); a correct image differs only by the URL's 3-decimal rounding."""
+    from explorer.core import decode
+
+    query = urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query)
+    z = np.array([float(v) for v in query["z"][0].split(",")], np.float32)
+    src = await page.locator('[data-testid="stImage"]', has_text="decoded by the").locator("img").first \
+        .get_attribute("src")
+    if src.startswith("data:"):
+        body = base64.b64decode(src.split(",", 1)[1])
+    else:
+        body = await (await page.request.get(urllib.parse.urljoin(page.url, src))).body()
+    shown = np.asarray(Image.open(io.BytesIO(body)).convert("L"), np.float32) / 255
+    shown = shown.reshape(28, shown.shape[0] // 28, 28, shown.shape[1] // 28).mean(axis=(1, 3))
+    return float(np.abs(shown - decode(vae, z)).mean())
+
+
+async def session(browser, url: str, clicks: int, seed: int, vae) -> dict:
+    """One user: click the plane ``clicks`` times, check the last image, then upload a digit."""
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = await context.new_page()
+    result = {"latencies": [], "errors": [], "pixel_error": None}
+    try:
+        await page.goto(f"{url}/decode?model=mnist-vae-2d")
+        result["latencies"] = await click_latencies(page, clicks, np.random.default_rng(seed))
+        await asyncio.sleep(0.3)  # the URL follows the fragment's rerun
+        result["pixel_error"] = await check_decoded_image(page, vae)
+        await page.goto(f"{url}/draw?model=mnist-vae-2d")
+        await page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+            files=[{"name": f"zero-{seed}.png", "mimeType": "image/png", "buffer": digit_png()}])
+        for caption in ("as MNIST input", "VAE: "):
+            await page.locator('[data-testid="stImage"]', has_text=caption).first.wait_for(timeout=60_000)
+        exceptions = await page.locator('[data-testid="stException"]').count()
+        if exceptions:
+            result["errors"].append(f"{exceptions} exception(s) on the page")
+    except Exception as e:  # noqa: BLE001 - a benchmark reports failures, it does not stop on them
+        result["errors"].append(repr(e))
+    finally:
+        await context.close()
+    return result
+
+
+async def main_async(args) -> None:
+    from playwright.async_api import async_playwright
+
+    from explorer.core import CHECKPOINT_DIR
+    from train import load_checkpoint
+
+    vae = load_checkpoint(CHECKPOINT_DIR / "mnist-vae-2d")
+    log = REPO / "test-artifacts"
+    log.mkdir(exist_ok=True)
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+
+        for launcher in (False, True):
+            renders, startups = [], []
+            for run in range(args.restarts):
+                t = time.perf_counter()
+                proc, url = start_server(log / "bench-streamlit.log", launcher=launcher)
+                startups.append(time.perf_counter() - t)
+                try:
+                    renders.append(await first_render(browser, url))
+                finally:
+                    if not (launcher and run == args.restarts - 1):  # the last server stays up
+                        stop_server(proc)
+            name = "python -m explorer" if launcher else "streamlit run explorer/app.py"
+            print(f"{name}: server start to healthy "
+                  + ", ".join(f"{s:.2f}" for s in startups) + " s; first full render after it started "
+                  + ", ".join(f"{s:.2f}" for s in renders)
+                  + f" s (median {statistics.median(renders):.2f} s)")
+        print(f"a later visit (warm server): {await first_render(browser, url):.2f} s")
+
+        try:
+            fresh = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            page = await fresh.new_page(viewport={"width": 1400, "height": 1000})
+            await page.goto(f"{url}/decode?model=mnist-vae-2d")
+            alone = await click_latencies(page, args.clicks, np.random.default_rng(0))
+            await fresh.close()
+            cold = args.cold_clicks
+            print(f"click to decoded image, one session in a fresh browser, all clicks: {fmt(alone)}")
+            print(f"  its first {cold} clicks: {fmt(alone[:cold])}")
+            print(f"  clicks {cold + 1}-{len(alone)}: {fmt(alone[cold:])}")
+
+            start = time.perf_counter()
+            results = await asyncio.gather(*[session(browser, url, args.session_clicks, seed, vae)
+                                             for seed in range(1, args.sessions + 1)])
+            wall = time.perf_counter() - start
+        finally:
+            stop_server(proc)
+        await browser.close()
+    loaded = [ms for r in results for ms in r["latencies"]]
+    errors = [e for r in results for e in r["errors"]]
+    pixel = [r["pixel_error"] for r in results if r["pixel_error"] is not None]
+    print(f"{args.sessions} sessions at once, {args.session_clicks} clicks + 1 upload each, "
+          f"{wall:.1f} s wall:")
+    print(f"  click to decoded image under load: {fmt(loaded) if loaded else 'no clicks completed'}")
+    print(f"  sessions with a correct decoded image (mean |pixel diff| < 0.01 vs own z): "
+          f"{sum(e < 0.01 for e in pixel)}/{args.sessions} (worst {max(pixel, default=float('nan')):.4f})")
+    print(f"  errors: {len(errors)}" + "".join(f"\n    {e}" for e in errors))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--restarts", type=int, default=3, help="fresh servers for the first-render time")
+    parser.add_argument("--clicks", type=int, default=50, help="clicks for the single-session latency")
+    parser.add_argument("--cold-clicks", type=int, default=15,
+                        help="clicks reported apart: a fresh browser is slower until it has warmed up")
+    parser.add_argument("--sessions", type=int, default=10, help="concurrent browser sessions")
+    parser.add_argument("--session-clicks", type=int, default=10, help="clicks per concurrent session")
+    asyncio.run(main_async(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()
