@@ -196,7 +196,8 @@ def lost_webgl_canvases(page) -> int:
 def test_every_page_renders_offline_and_its_webgl_plots_stay_alive(page, server):
     shots = _artifacts() / "pages"
     shots.mkdir(exist_ok=True)
-    extra = {"": {"manifold": "1", "compare": "mnist-ae-2d"}, "decode": {"z": "0.8,-0.6", "compare": "mnist-betavae-2d"},
+    extra = {"": {"manifold": "1", "compare": "mnist-ae-2d"},
+             "decode": {"z": "0.8,-0.6", "compare": "mnist-betavae-2d"},
              "conditional": {"z": "-1.2,1.5"}}
     for path, model, name in PAGES:
         open_view(page, server, path, model=model, **extra.get(path, {}))
