@@ -1,7 +1,7 @@
 """Real-browser tests: Playwright drives Debian's Chromium against `streamlit run explorer/app.py`.
 
 Screenshots of every page go to test-artifacts/pages/; with UPDATE_SCREENSHOTS=1 they also replace
-the README's screenshots in docs/screenshots/.
+the README's screenshots in docs/screenshots/ (JPEG).
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import io
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -201,13 +200,17 @@ def test_every_page_renders_offline_and_its_webgl_plots_stay_alive(page, server)
              "conditional": {"z": "-1.2,1.5"}}
     for path, model, name in PAGES:
         open_view(page, server, path, model=model, **extra.get(path, {}))
+        if path == "draw":  # show the page at work: a photo of a handwritten 4
+            page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+                files=[{"name": "four.jpg", "mimeType": "image/jpeg", "buffer": photo_jpeg()}])
+            wait_for(lambda: image_src(page, "as MNIST input"), what="the uploaded digit")
         time.sleep(1.5)  # let plotly and the images finish drawing
         assert page.locator('[data-testid="stException"]').count() == 0, path
         assert page.locator('[data-testid="stAlert"]', has_text="This view needs").count() == 0, path
         page.screenshot(path=str(shots / f"{name}.png"), full_page=False)
-        if os.environ.get("UPDATE_SCREENSHOTS"):
+        if os.environ.get("UPDATE_SCREENSHOTS"):  # the README's pictures, kept small
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            shutil.copy(shots / f"{name}.png", SCREENSHOTS / f"{name}.png")
+            page.screenshot(path=str(SCREENSHOTS / f"{name}.jpg"), type="jpeg", quality=80)
         # Within one session, after many plots: nothing has lost its WebGL context.
     page.get_by_role("link", name="Latent map").click()
     page.locator(".js-plotly-plot canvas").first.wait_for(timeout=30_000)
