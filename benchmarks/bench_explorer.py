@@ -19,42 +19,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import io
 import statistics
 import sys
 import time
-import urllib.parse
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
+from browser_sessions import click_latencies, session  # noqa: E402
 from test_browser import CHROMIUM, CHROMIUM_ARGS, start_server, stop_server  # noqa: E402
-
-# Resolves when the decoded image's <img> has a new src that has finished loading.
-WATCH_JS = """() => {
-  window.__clicks = [];
-  const current = () => {
-    const fig = [...document.querySelectorAll('[data-testid="stImage"]')]
-      .find(e => e.innerText.includes('decoded by the'));
-    return fig ? fig.querySelector('img') : null;
-  };
-  document.addEventListener('mousedown', () => { window.__clickAt = performance.now(); }, true);
-  window.__waitForNewImage = (previous) => new Promise(resolve => {
-    const poll = () => {
-      const img = current();
-      if (img && img.src && img.src !== previous && img.complete && img.naturalWidth > 0) {
-        resolve([img.src, performance.now() - window.__clickAt]);
-      } else { requestAnimationFrame(poll); }
-    };
-    poll();
-  });
-}"""
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -64,15 +41,6 @@ def percentile(values: list[float], q: float) -> float:
 def fmt(values: list[float]) -> str:
     return (f"median {statistics.median(values):.0f} ms, p90 {percentile(values, 90):.0f} ms, "
             f"max {max(values):.0f} ms (n = {len(values)})")
-
-
-async def plane_box(page) -> dict:
-    """The clickable area of the page's first plot, once the page has finished running."""
-    drag = page.locator(".js-plotly-plot").first.locator(".nsewdrag").first
-    await drag.wait_for(timeout=60_000)
-    await page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-                                 timeout=60_000, polling=50)
-    return await drag.bounding_box()
 
 
 async def first_render(browser, url: str) -> float:
@@ -89,72 +57,6 @@ async def first_render(browser, url: str) -> float:
     elapsed = time.perf_counter() - start
     await page.close()
     return elapsed
-
-
-async def click_latencies(page, n: int, rng: np.random.Generator) -> list[float]:
-    """Click n random spots of the plane; ms from each mousedown to its decoded image loaded."""
-    await page.evaluate(WATCH_JS)
-    box = await plane_box(page)
-    latencies, previous = [], None
-    for _ in range(n):
-        fx, fy = rng.uniform(0.05, 0.95, size=2)
-        await page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
-        previous, ms = await asyncio.wait_for(page.evaluate("(p) => window.__waitForNewImage(p)", previous),
-                                              timeout=30)
-        latencies.append(ms)
-        await asyncio.sleep(0.4)  # between two clicks, as a person would pause
-    return latencies
-
-
-def digit_png() -> bytes:
-    image = Image.new("L", (280, 280), 255)
-    ImageDraw.Draw(image).ellipse((80, 40, 200, 240), outline=0, width=20)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-async def check_decoded_image(page, vae) -> float:
-    """Mean absolute pixel difference between the shown decoded image and the decode of the page's
-    own z (read from its URL); a correct image differs only by the URL's 3-decimal rounding."""
-    from explorer.core import decode
-
-    query = urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query)
-    z = np.array([float(v) for v in query["z"][0].split(",")], np.float32)
-    src = await page.locator('[data-testid="stImage"]', has_text="decoded by the").locator("img").first \
-        .get_attribute("src")
-    if src.startswith("data:"):
-        body = base64.b64decode(src.split(",", 1)[1])
-    else:
-        body = await (await page.request.get(urllib.parse.urljoin(page.url, src))).body()
-    shown = np.asarray(Image.open(io.BytesIO(body)).convert("L"), np.float32) / 255
-    shown = shown.reshape(28, shown.shape[0] // 28, 28, shown.shape[1] // 28).mean(axis=(1, 3))
-    return float(np.abs(shown - decode(vae, z)).mean())
-
-
-async def session(browser, url: str, clicks: int, seed: int, vae) -> dict:
-    """One user: click the plane ``clicks`` times, check the last image, then upload a digit."""
-    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = await context.new_page()
-    result = {"latencies": [], "errors": [], "pixel_error": None}
-    try:
-        await page.goto(f"{url}/decode?model=mnist-vae-2d")
-        result["latencies"] = await click_latencies(page, clicks, np.random.default_rng(seed))
-        await asyncio.sleep(0.3)  # the URL follows the fragment's rerun
-        result["pixel_error"] = await check_decoded_image(page, vae)
-        await page.goto(f"{url}/draw?model=mnist-vae-2d")
-        await page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
-            files=[{"name": f"zero-{seed}.png", "mimeType": "image/png", "buffer": digit_png()}])
-        for caption in ("as MNIST input", "VAE: "):
-            await page.locator('[data-testid="stImage"]', has_text=caption).first.wait_for(timeout=60_000)
-        exceptions = await page.locator('[data-testid="stException"]').count()
-        if exceptions:
-            result["errors"].append(f"{exceptions} exception(s) on the page")
-    except Exception as e:  # noqa: BLE001 - a benchmark reports failures, it does not stop on them
-        result["errors"].append(repr(e))
-    finally:
-        await context.close()
-    return result
 
 
 async def main_async(args) -> None:

@@ -6,6 +6,7 @@ the README's screenshots in docs/screenshots/ (JPEG).
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
@@ -359,3 +360,29 @@ def test_clicking_a_digit_on_the_latent_map_makes_it_an_interpolation_end(page, 
     page.get_by_role("link", name="Interpolation").click()
     field = page.get_by_role("spinbutton", name="To test index")
     wait_for(lambda: field.input_value() == str(index), what="the interpolation end")
+
+
+def test_concurrent_sessions_each_see_the_decode_of_their_own_clicks(server):
+    """Four browser sessions at once click the plane and upload a digit: no errors, and each one's
+    last image is the decode of its own z (the models are shared read-only across sessions)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from playwright.async_api import async_playwright
+
+    from tests.browser_sessions import session
+    from train import load_checkpoint
+
+    vae = load_checkpoint(REPO / "checkpoints" / "mnist-vae-2d")
+
+    async def run() -> list[dict]:
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            results = await asyncio.gather(*[session(browser, server, 4, seed, vae) for seed in range(1, 5)])
+            await browser.close()
+            return results
+
+    with ThreadPoolExecutor(1) as pool:  # a thread of its own: the sync Playwright above owns this one
+        results = pool.submit(asyncio.run, run()).result(timeout=600)
+    for r in results:
+        assert r["errors"] == [] and len(r["latencies"]) == 4, r
+        assert r["pixel_error"] is not None and r["pixel_error"] < 0.01, r
