@@ -101,7 +101,7 @@ async def main_async(args) -> None:
             print(f"  clicks {cold + 1}-{len(alone)}: {fmt(alone[cold:])}")
 
             start = time.perf_counter()
-            results = await asyncio.gather(*[session(browser, url, args.session_clicks, seed, vae)
+            results = await asyncio.gather(*[session(browser, url, args.session_clicks, seed, vae, str(log))
                                              for seed in range(1, args.sessions + 1)])
             wall = time.perf_counter() - start
         finally:

@@ -8,9 +8,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas  # noqa: F401 - see below
 import plotly.graph_objects as go
 from PIL import Image
 from plotly.colors import qualitative
+
+# plotly imports pandas lazily while it serialises a figure, and looks it up in sys.modules: with
+# several sessions drawing their first figure at once, one thread found it half imported
+# ("partially initialized module 'pandas' has no attribute 'Series'", seen in the 10-session load
+# benchmark). Importing it with this module, under Python's import lock, settles it before any figure.
 
 DIGITS = tuple(str(i) for i in range(10))
 DIGIT_COLORS = qualitative.T10  # 10 colours, index = digit

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import traceback
 import urllib.parse
 
 import numpy as np
@@ -26,7 +27,7 @@ WATCH_JS = """() => {
       const img = current();
       if (img && img.src && img.src !== previous && img.complete && img.naturalWidth > 0) {
         resolve([img.src, performance.now() - window.__clickAt]);
-      } else { requestAnimationFrame(poll); }
+      } else { setTimeout(poll, 2); }  // not requestAnimationFrame: paused in hidden pages
     };
     poll();
   });
@@ -42,13 +43,16 @@ async def plane_box(page) -> dict:
     return await drag.bounding_box()
 
 
-async def click_latencies(page, n: int, rng: np.random.Generator) -> list[float]:
-    """Click n random spots of the plane; ms from each mousedown to its decoded image loaded."""
+async def click_latencies(page, n: int, rng: np.random.Generator,
+                          latencies: list | None = None) -> list[float]:
+    """Click n random spots of the plane; ms from each mousedown to its decoded image loaded (also
+    appended to ``latencies`` as they come)."""
     await page.evaluate(WATCH_JS)
     box = await plane_box(page)
-    latencies, previous = [], None
+    latencies = [] if latencies is None else latencies
+    previous = None
     for _ in range(n):
-        fx, fy = rng.uniform(0.05, 0.95, size=2)
+        fx, fy = rng.uniform(0.05, 0.95), rng.uniform(0.15, 0.95)  # below plotly's toolbar (top right)
         await page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
         previous, ms = await asyncio.wait_for(page.evaluate("(p) => window.__waitForNewImage(p)", previous),
                                               timeout=30)
@@ -83,14 +87,14 @@ async def check_decoded_image(page, vae) -> float:
     return float(np.abs(shown - decode(vae, z)).mean())
 
 
-async def session(browser, url: str, clicks: int, seed: int, vae) -> dict:
+async def session(browser, url: str, clicks: int, seed: int, vae, screenshot_dir: str | None = None) -> dict:
     """One user: click the plane ``clicks`` times, check the last image, then upload a digit."""
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await context.new_page()
     result = {"latencies": [], "errors": [], "pixel_error": None}
     try:
         await page.goto(f"{url}/decode?model=mnist-vae-2d")
-        result["latencies"] = await click_latencies(page, clicks, np.random.default_rng(seed))
+        await click_latencies(page, clicks, np.random.default_rng(seed), result["latencies"])
         await asyncio.sleep(0.3)  # the URL follows the fragment's rerun
         result["pixel_error"] = await check_decoded_image(page, vae)
         await page.goto(f"{url}/draw?model=mnist-vae-2d")
@@ -102,7 +106,11 @@ async def session(browser, url: str, clicks: int, seed: int, vae) -> dict:
         if exceptions:
             result["errors"].append(f"{exceptions} exception(s) on the page")
     except Exception as e:  # noqa: BLE001 - a benchmark reports failures, it does not stop on them
-        result["errors"].append(repr(e))
+        where = traceback.extract_tb(e.__traceback__)[-1]
+        result["errors"].append(f"{e!r} at {where.name}:{where.lineno} "
+                                f"(after {len(result['latencies'])} clicks)")
+        if screenshot_dir is not None:
+            await page.screenshot(path=f"{screenshot_dir}/session-{seed}-error.png")
     finally:
         await context.close()
     return result
