@@ -21,6 +21,7 @@ WATCH_JS = """() => {
       .find(e => e.innerText.includes('decoded by the'));
     return fig ? fig.querySelector('img') : null;
   };
+  window.__currentSrc = () => { const img = current(); return img ? img.src : null; };
   document.addEventListener('mousedown', () => { window.__clickAt = performance.now(); }, true);
   window.__waitForNewImage = (previous) => new Promise(resolve => {
     const poll = () => {
@@ -50,7 +51,7 @@ async def click_latencies(page, n: int, rng: np.random.Generator,
     await page.evaluate(WATCH_JS)
     box = await plane_box(page)
     latencies = [] if latencies is None else latencies
-    previous = None
+    previous = await page.evaluate("() => window.__currentSrc()")  # the image shown before a click
     for _ in range(n):
         fx, fy = rng.uniform(0.05, 0.95), rng.uniform(0.15, 0.95)  # below plotly's toolbar (top right)
         await page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])

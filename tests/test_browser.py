@@ -229,10 +229,12 @@ PLANE_MODELS = ["mnist-vae-2d", "mnist-ae-2d", "mnist-dae-2d", "mnist-betavae-2d
 def test_clicking_two_empty_spots_decodes_two_different_images(page, server, model):
     open_view(page, server, "decode", model=model)
     box = plot_area(page)
+    before = wait_for(lambda: z_text(page), what="the z shown before a click")
+    assert before.startswith("z = (0.00, 0.00)")  # the prior's mean, until a click
     # Near two opposite corners of the plane: empty space, away from the encoded digits.
     page.mouse.click(box["x"] + 0.06 * box["width"], box["y"] + 0.08 * box["height"])
-    first_z = wait_for(lambda: z_text(page), what="the first decoded z")
-    first_src = image_src(page, "decoded by the")
+    first_z = wait_for(lambda: (t := z_text(page)) != before and t, what="the first decoded z")
+    first_src = wait_for(lambda: image_src(page, "decoded by the"), what="the first image")
     page.mouse.click(box["x"] + 0.92 * box["width"], box["y"] + 0.9 * box["height"])
     second_z = wait_for(lambda: (t := z_text(page)) != first_z and t, what="the second decoded z")
     second_src = wait_for(lambda: image_src(page, "decoded by the"), what="the second image")
@@ -249,7 +251,8 @@ def test_clicking_the_style_plane_draws_the_chosen_class_there(page, server):
     open_view(page, server, "conditional", model="mnist-cvae-2d")
     box = plot_area(page)
     page.mouse.click(box["x"] + 0.3 * box["width"], box["y"] + 0.3 * box["height"])
-    first = wait_for(lambda: page.get_by_text(re.compile(r"^a 3 at z = ")).first.inner_text(timeout=1_000))
+    first = wait_for(lambda: (t := page.get_by_text(re.compile(r"^a 3 at z = ")).first.inner_text(
+        timeout=1_000)) and "click the plane" not in t and t)
     page.mouse.click(box["x"] + 0.7 * box["width"], box["y"] + 0.7 * box["height"])
     second = wait_for(lambda: (t := page.get_by_text(re.compile(r"^a 3 at z = ")).first.inner_text(
         timeout=1_000)) != first and t)

