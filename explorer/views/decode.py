@@ -23,9 +23,8 @@ def render() -> None:
 @st.fragment
 def plane(m: core.ExplorerModel, compare: str | None) -> None:
     """Only this reruns on a click, and only the decoded image and its text change: the plot is the
-    same cached figure, and every element is already there after the page's first run (before any
-    click, z = 0 is shown), which is what lets the browser update them in place (measured: about
-    60 ms from click to image instead of about 230 ms when the image first appeared in a rerun)."""
+    same cached figure each time, so the browser does not redraw it. Before any click, z = 0 (the
+    prior's mean) is decoded."""
     labels = resources.test_set(m.dataset)[1]
     chart_key = f"zplane-{m.name}"
     clicked = ui.last_click(chart_key, Z)
