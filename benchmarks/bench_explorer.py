@@ -100,6 +100,20 @@ async def main_async(args) -> None:
             print(f"  its first {cold} clicks: {fmt(alone[:cold])}")
             print(f"  clicks {cold + 1}-{len(alone)}: {fmt(alone[cold:])}")
 
+            baseline, baseline_url = start_server(log / "bench-baseline.log",
+                                                  app=REPO / "benchmarks" / "baseline_app.py")
+            try:
+                fresh = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+                page = await fresh.new_page(viewport={"width": 1400, "height": 1000})
+                await page.goto(baseline_url)
+                floor = await click_latencies(page, args.clicks, np.random.default_rng(0))
+                await fresh.close()
+            finally:
+                stop_server(baseline)
+            ratio = statistics.median(alone) / statistics.median(floor)
+            print(f"  the same on a bare page (benchmarks/baseline_app.py: one 2,500-point WebGL scatter, "
+                  f"one image): {fmt(floor)}; the explorer takes {ratio:.2f}x its median")
+
             start = time.perf_counter()
             results = await asyncio.gather(*[session(browser, url, args.session_clicks, seed, vae, str(log))
                                              for seed in range(1, args.sessions + 1)])

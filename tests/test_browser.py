@@ -42,12 +42,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(log_path: Path, launcher: bool = False) -> tuple[subprocess.Popen, str]:
-    """`streamlit run explorer/app.py` (or, with ``launcher``, `python -m explorer`, which warms the
-    caches first) on a free port; returns (process, url) once it is healthy."""
+def start_server(log_path: Path, launcher: bool = False,
+                 app: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """`streamlit run explorer/app.py` (or ``app``; or, with ``launcher``, `python -m explorer`, which
+    warms the caches first) on a free port; returns (process, url) once it is healthy."""
     port = free_port()
     log = open(log_path, "w")  # noqa: SIM115 - the process owns it until it exits
-    app = str(REPO / "explorer" / "app.py")
+    app = str(app or REPO / "explorer" / "app.py")
     command = ["-m", "explorer"] if launcher else ["-m", "streamlit", "run", app]
     proc = subprocess.Popen(
         [sys.executable, *command, "--server.port", str(port), "--server.address", "127.0.0.1",
