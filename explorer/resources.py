@@ -32,10 +32,11 @@ def checkpoints() -> list[core.CheckpointInfo]:
     return _checkpoints(str(core.CHECKPOINT_DIR))
 
 
-@st.cache_data(ttl=60, show_spinner=False)
+@st.cache_resource(ttl=60, show_spinner=False)
 def _checkpoints(root: str) -> list[core.CheckpointInfo]:
     """Re-read at most once a minute, so new folders appear without a restart and a rerun never
-    waits for the disk."""
+    waits for the disk. A resource, not cache_data: every caller gets the same read-only list
+    instead of an unpickled copy (pages look it up several times per run)."""
     return core.list_checkpoints(root)
 
 
