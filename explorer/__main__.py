@@ -54,6 +54,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"latent-explorer: warming up ({warm_up():.1f} s)…", flush=True)
     from streamlit.web import cli
 
+    # As in .streamlit/config.toml, which is only read when started from the repository root: no
+    # gc.collect(2) after every run (it held each click's image back by ~150-200 ms).
+    if not any(a.startswith("--runner.postScriptGC") for a in args):
+        args = ["--runner.postScriptGC", "false", *args]
     sys.argv = ["streamlit", "run", str(APP), *args]
     cli.main()
 
