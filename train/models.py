@@ -53,6 +53,10 @@ MODEL_KIND_NAMES = {"ae": "autoencoder", "dae": "denoising autoencoder", "vae": 
 ARCHS = ("mlp", "conv")
 LIKELIHOODS = ("bernoulli", "continuous-bernoulli", "gaussian", "gaussian-learned")
 NOISES = ("mask", "gaussian")
+# A config (e.g. read from a checkpoint's config.json) describing a larger network is refused before
+# anything is allocated: the shipped models have about 1 M parameters.
+MAX_PARAMETERS = 50_000_000
+MAX_LAYERS = 16
 # Bounds of the learned Gaussian decoder's log-variance: sigma in [0.01, e] (for stability).
 LOGVAR_MIN, LOGVAR_MAX = 2 * math.log(0.01), 2.0
 
@@ -74,8 +78,34 @@ class ModelConfig:
     n_classes: int = 10  # CVAE: number of label classes (one-hot size)
 
     def __post_init__(self):
-        object.__setattr__(self, "hidden_dims", tuple(int(h) for h in self.hidden_dims))
-        object.__setattr__(self, "data_shape", tuple(int(s) for s in self.data_shape))
+        """Check every field's type and range, then the size of the network it describes.
+
+        Raises ValueError naming the field (e.g. ``latent_dim must be a whole number, got 2.5``), or
+        the parameter count if the network would exceed ``MAX_PARAMETERS``: a config read from a
+        file is refused here, before any weight is allocated.
+        """
+        for name in ("kind", "likelihood", "arch", "noise"):
+            if not isinstance(getattr(self, name), str):
+                raise ValueError(f"{name} must be a string, got {getattr(self, name)!r}")
+        for name in ("latent_dim", "n_classes"):
+            _check_whole(name, getattr(self, name))
+        for name in ("hidden_dims", "data_shape"):
+            value = getattr(self, name)
+            if isinstance(value, str | bytes) or not isinstance(value, list | tuple):
+                raise ValueError(f"{name} must be a list of whole numbers, got {value!r}")
+            for item in value:
+                _check_whole(f"each of {name}", item)
+            object.__setattr__(self, name, tuple(int(v) for v in value))
+        for name in ("sigma", "beta", "noise_level"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
+        if len(self.hidden_dims) > MAX_LAYERS or len(self.data_shape) > 3:
+            raise ValueError(f"at most {MAX_LAYERS} hidden layers and 3 data dimensions, got "
+                             f"{len(self.hidden_dims)} and {len(self.data_shape)}")
+        sizes = (self.latent_dim, self.n_classes, *self.hidden_dims, math.prod(self.data_shape))
+        if max(sizes) > MAX_PARAMETERS:
+            raise ValueError(f"a size of {max(sizes):,} is beyond the {MAX_PARAMETERS:,}-parameter cap")
         if self.kind not in MODEL_KINDS:
             raise ValueError(f"unknown model kind {self.kind!r}; expected one of {list(MODEL_KINDS)}")
         if self.latent_dim < 1:
@@ -105,6 +135,16 @@ class ModelConfig:
             raise ValueError(f"noise_level must be >= 0 (and < 1 for masking), got {self.noise_level}")
         if self.n_classes < 1:
             raise ValueError(f"n_classes must be >= 1, got {self.n_classes}")
+        count = self.parameter_count()
+        if count > MAX_PARAMETERS:
+            raise ValueError(f"this network would have {count:,} parameters; the cap is {MAX_PARAMETERS:,}")
+
+    def parameter_count(self) -> int:
+        """The number of weights of the model this config builds, counted on PyTorch's "meta" device
+        (shapes only: nothing is allocated, however large the config)."""
+        with torch.device("meta"):
+            model = build_model(self)
+        return sum(p.numel() for p in model.parameters())
 
     @property
     def variational(self) -> bool:
@@ -541,6 +581,12 @@ class ConditionalVAE(VAE):
 MODEL_KINDS: dict[str, type[LatentModel]] = {
     "ae": AutoEncoder, "dae": DenoisingAutoEncoder, "vae": VAE, "cvae": ConditionalVAE,
 }
+
+
+def _check_whole(name: str, value) -> None:
+    """Raise ValueError unless ``value`` is a whole number (an int, not a bool or a float such as 2.5)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
 
 
 def build_model(config: ModelConfig) -> LatentModel:
