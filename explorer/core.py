@@ -11,6 +11,7 @@ Usable from a notebook as well as from the app:
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from train import CheckpointError, LatentModel, ModelConfig, load_checkpoint, read_config, read_metrics
+from train import CheckpointError, LatentModel, ModelConfig, load_checkpoint
 from train.data import (
     FASHION_MNIST_CLASSES,
     FASHION_MNIST_SYSTEM_DIR,
@@ -29,6 +30,7 @@ from train.data import (
     to_unit_interval,
 )
 from train.models import corrupt
+from train.schema import CheckpointMetadata, read_metadata
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINT_DIR = REPO_ROOT / "checkpoints"
@@ -55,7 +57,7 @@ class ExplorerModel:
     model: LatentModel
     metrics: dict
     codes: np.ndarray
-    dataset: str = "mnist"
+    dataset: str
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -80,56 +82,64 @@ def kind_label(config: ModelConfig) -> str:
 
 @dataclass(frozen=True)
 class CheckpointInfo:
-    """What a checkpoint folder says about itself, read from its JSON files without loading weights.
+    """What a checkpoint folder says about itself, read from its JSON files and checked against
+    ``train.schema`` once, without loading weights.
 
-    config, metrics: the parsed config.json and metrics.json (None if unreadable);
-    error: why the folder could not be read (None if it could).
+    meta: the checked config.json and metrics.json (None if the folder failed);
+    error: why the folder cannot be used (None if it can). Nothing of a failed folder is shown but
+    its name and this reason.
     """
 
     name: str
     folder: Path
-    config: dict | None = None
-    metrics: dict | None = None
+    meta: CheckpointMetadata | None = None
     error: str | None = None
 
     @property
     def model_config(self) -> ModelConfig | None:
-        try:
-            return ModelConfig(**self.config["model"]) if self.config else None
-        except (KeyError, TypeError, ValueError):
-            return None
+        return self.meta.config.model if self.meta else None
 
     @property
-    def dataset(self) -> str:
-        return (self.config or {}).get("dataset", {}).get("name", "?")
+    def dataset(self) -> str | None:
+        """The name of the data the model was trained on (None for a broken folder)."""
+        return self.meta.config.dataset if self.meta else None
 
-    def summary(self) -> str:
-        """One line for a picker, e.g. "mnist-vae-2d: VAE, mlp, d = 2, ... | mnist | -ELBO 138.8 nats"."""
-        if self.error or self.model_config is None:
-            return f"{self.name}: unreadable"
-        metrics = self.metrics or {}
-        if "test_negative_elbo" in metrics:
-            headline = f"−ELBO {metrics['test_negative_elbo']:.1f} nats"
-        elif "test_recon_nll" in metrics:
-            headline = f"recon NLL {metrics['test_recon_nll']:.1f} nats"
-        else:
-            headline = "no test metrics"
-        return f"{self.name}: {self.model_config.describe()} | {self.dataset} | {headline}"
+    @property
+    def metrics(self) -> dict:
+        """The checked metrics.json ({} for a broken folder)."""
+        return self.meta.metrics if self.meta else {}
+
+
+def headline(metrics: dict) -> str:
+    """The headline test metric of a checked metrics.json, e.g. "−ELBO 138.8 nats"."""
+    if "test_negative_elbo" in metrics:
+        return f"−ELBO {metrics['test_negative_elbo']:.1f} nats"
+    if "test_recon_nll" in metrics:
+        return f"recon NLL {metrics['test_recon_nll']:.1f} nats"
+    return "no test metrics"
 
 
 def list_checkpoints(root: str | Path = CHECKPOINT_DIR) -> list[CheckpointInfo]:
-    """Every checkpoint folder under ``root`` (sorted by name; hidden folders skipped).
+    """Every checkpoint folder under ``root``, sorted by name; hidden entries (a checkpoint being
+    written) are skipped. A symbolic link to a folder is followed, wherever it points: the explorer
+    only reads a checkpoint's JSON and safetensors files, never writes or runs them.
 
-    A folder whose config.json or metrics.json cannot be read is listed with its ``error`` set, so
-    the caller can show it instead of failing. Adding a folder needs no code change.
+    A folder whose config.json or metrics.json is missing, unparsable or fails ``train.schema`` is
+    listed with its ``error`` set, so the caller shows it as broken instead of failing; every
+    other folder is unaffected. Adding a folder needs no code change.
     """
     root = Path(root)
     if not root.is_dir():
         return []
     found = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for folder in sorted(p for p in root.iterdir() if not p.name.startswith(".")):
+        if not folder.is_dir():
+            if folder.is_symlink():  # a link whose target is gone or is not a folder
+                found.append(CheckpointInfo(folder.name, folder, error=f"{folder} is a link to "
+                                            f"{os.readlink(folder)}, which is not a folder"))
+            continue
         try:
-            found.append(CheckpointInfo(folder.name, folder, read_config(folder), read_metrics(folder)))
+            found.append(CheckpointInfo(folder.name, folder, read_metadata(folder)))
         except CheckpointError as e:
             found.append(CheckpointInfo(folder.name, folder, error=str(e)))
     return found
@@ -180,25 +190,28 @@ def load_test_set(dataset: str = "mnist") -> tuple[torch.Tensor, np.ndarray]:
 
 
 @torch.inference_mode()
-def load_explorer_model(folder: str | Path, test_images: torch.Tensor,
+def load_explorer_model(checkpoint: str | Path | CheckpointMetadata, test_images: torch.Tensor,
                         test_labels: np.ndarray | None = None) -> ExplorerModel:
-    """Load a checkpoint of an image model and encode the test set with it.
+    """Load the checkpoint of an image model and encode the test set with it.
 
+    checkpoint: its folder, or its metadata already read by ``train.schema.read_metadata``.
     test_images: float32 [N, 1, 28, 28] in [0, 1]; test_labels: int [N] in 0..9, needed for a
     conditional model (its codes are then the style codes E[q(z|x, y)]).
-    Raises train.CheckpointError (a ValueError) if the folder is missing, partial or corrupt, and
-    ValueError if the model does not take 28x28 images or needs labels that were not given.
+    Raises train.CheckpointError (a ValueError) if the folder fails ``train.schema`` or its weights
+    are missing, partial or corrupt, and ValueError if the model does not take 28x28 images or
+    needs labels that were not given.
     """
-    folder = Path(folder)
-    model = load_checkpoint(folder)
-    if tuple(model.config.data_shape) != (1, 28, 28):
-        raise ValueError(f"{folder.name} models {tuple(model.config.data_shape)} data, not 28x28 images")
-    if model.config.conditional and test_labels is None:
+    meta = checkpoint if isinstance(checkpoint, CheckpointMetadata) else read_metadata(checkpoint)
+    folder = meta.folder
+    config = meta.config.model
+    if tuple(config.data_shape) != (1, 28, 28):
+        raise ValueError(f"{folder.name} models {tuple(config.data_shape)} data, not 28x28 images")
+    if config.conditional and test_labels is None:
         raise ValueError(f"{folder.name} is conditional: encoding the test set needs its labels")
-    labels = test_labels if model.config.conditional else None
-    dataset = read_config(folder).get("dataset", {}).get("name", "mnist")
-    return ExplorerModel(name=folder.name, folder=folder, model=model, metrics=read_metrics(folder),
-                         codes=encode_all(model, test_images, labels), dataset=dataset)
+    model = load_checkpoint(folder)
+    labels = test_labels if config.conditional else None
+    return ExplorerModel(name=folder.name, folder=folder, model=model, metrics=meta.metrics,
+                         codes=encode_all(model, test_images, labels), dataset=meta.config.dataset)
 
 
 @torch.inference_mode()

@@ -7,13 +7,12 @@ recomputed on a click. Errors are not cached: a fixed checkpoint loads on the ne
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import streamlit as st
 
-from train import load_checkpoint, read_config
+from train import load_checkpoint
 from train.data import toy_gaussians
+from train.schema import read_metadata
 
 from . import core, plots
 
@@ -49,9 +48,9 @@ def checkpoint(name: str) -> core.CheckpointInfo | None:
 def explorer_model(folder: str) -> core.ExplorerModel:
     """The image model in ``folder`` with its dataset's test set encoded (raises CheckpointError,
     ValueError, FileNotFoundError)."""
-    info = core.CheckpointInfo(Path(folder).name, Path(folder), read_config(folder))
-    images, labels = test_set(info.dataset)
-    return core.load_explorer_model(folder, images, labels)
+    meta = read_metadata(folder)
+    images, labels = test_set(meta.config.dataset)
+    return core.load_explorer_model(meta, images, labels)
 
 
 @st.cache_resource(show_spinner="Loading a checkpoint…")

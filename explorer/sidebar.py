@@ -34,7 +34,7 @@ def render() -> None:
                   help="Larger type, images and markers; the sidebar starts collapsed (reopen it with "
                        "the arrow at the top left). The theme (light or dark) is in the ⋮ menu, Settings.")
         with st.expander(f"All {len(infos)} checkpoints"):
-            st.markdown("\n".join(f"- {short(info)}" for info in infos))
+            st.markdown("\n".join(f"- {listing(info)}" for info in infos))
         st.caption("Data: MNIST (Y. LeCun, C. Cortes, C. J. C. Burges) and Fashion-MNIST (Zalando "
                    "Research), 10,000 test images each. Everything runs on this machine.")
     if ui.presenting():
@@ -42,28 +42,26 @@ def render() -> None:
 
 
 def short(info: core.CheckpointInfo) -> str:
-    """One line: name · kind · dataset · d · headline metric."""
+    """One line: name · kind · dataset · d · headline metric (or "broken" for a folder that fails)."""
     config = info.model_config
     if info.error or config is None:
-        return f"{info.name} · unreadable"
+        return f"{info.name} · broken"
     return (f"{info.name} · {core.kind_label(config)} · {info.dataset} · d = {config.latent_dim} · "
-            f"{headline(info.metrics)}")
+            f"{core.headline(info.metrics)}")
 
 
-def headline(metrics: dict | None) -> str:
-    metrics = metrics or {}
-    if "test_negative_elbo" in metrics:
-        return f"−ELBO {metrics['test_negative_elbo']:.1f} nats"
-    if "test_recon_nll" in metrics:
-        return f"recon NLL {metrics['test_recon_nll']:.1f} nats"
-    return "no test metrics"
+def listing(info: core.CheckpointInfo) -> str:
+    """One line of the list of every checkpoint: ``short``, or for a broken folder also its reason."""
+    if info.error:
+        return f"{info.name} · **broken**: {info.error}"
+    return short(info)
 
 
 def describe(info: core.CheckpointInfo) -> None:
     """The selected model: what it is and its test metrics, in nats per test input."""
-    config, metrics = info.model_config, info.metrics or {}
+    config, metrics = info.model_config, info.metrics
     if info.error or config is None:
-        st.error(f"`{info.name}` cannot be read: {info.error or 'no valid model config'}")
+        st.error(f"`{info.name}` cannot be used: {info.error}")
         return
     lines = [f"**{config.describe()}**", f"data: {info.dataset}, latent d = {config.latent_dim}"]
     if "test_negative_elbo" in metrics:
@@ -71,8 +69,7 @@ def describe(info: core.CheckpointInfo) -> None:
                      f"(recon {metrics['test_recon_nll']:.2f} + KL {metrics['test_kl']:.2f})")
         if "test_iwae_nll" in metrics:
             lines.append(f"IWAE NLL (K = {metrics['iwae_k']}) **{metrics['test_iwae_nll']:.2f} nats**")
-        if "active_units" in metrics:
-            lines.append(f"active units {metrics['active_units']} / {config.latent_dim}")
+        lines.append(f"active units {metrics['active_units']} / {config.latent_dim}")
     elif "test_recon_nll" in metrics:
         lines.append(f"test reconstruction NLL **{metrics['test_recon_nll']:.2f} nats**")
     st.markdown("  \n".join(lines))

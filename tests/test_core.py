@@ -19,7 +19,7 @@ def test_shipped_test_set():
 def test_load_explorer_model_encodes_the_test_set(tmp_path):
     torch.manual_seed(0)
     model = build_model(ModelConfig(kind="vae", latent_dim=2, hidden_dims=(16,)))
-    save_checkpoint(model, tmp_path / "m", metrics={"test_negative_elbo": 1.0})
+    save_checkpoint(model, tmp_path / "m", dataset={"name": "mnist"})
     images = torch.rand(30, 1, 28, 28)
     m = core.load_explorer_model(tmp_path / "m", images)
     assert m.codes.shape == (30, 2) and m.label == "VAE" and m.name == "m"
@@ -91,20 +91,25 @@ def test_picked_index_reads_the_test_index_from_customdata():
 
 
 def test_list_checkpoints_reads_every_folder_and_reports_broken_ones(tmp_path):
-    from explorer.core import list_checkpoints
+    from explorer.core import headline, list_checkpoints
 
     model = build_model(ModelConfig(kind="vae", latent_dim=2, hidden_dims=(8,)))
-    save_checkpoint(model, tmp_path / "b-vae", metrics={"test_negative_elbo": 140.25})
+    vae_metrics = {"test_negative_elbo": 140.25, "test_recon_nll": 135.0, "test_kl": 5.25, "active_units": 2,
+                   "kl_per_dim": [3.0, 2.25], "mean_variance_per_dim": [1.0, 0.5]}
+    save_checkpoint(model, tmp_path / "b-vae", dataset={"name": "mnist"}, metrics=vae_metrics)
     save_checkpoint(build_model(ModelConfig(kind="ae", hidden_dims=(8,))), tmp_path / "a-ae",
-                    metrics={"test_recon_nll": 130.5})
+                    dataset={"name": "fashion-mnist"}, metrics={"test_recon_nll": 130.5})
     (tmp_path / "c-broken").mkdir()
     (tmp_path / ".d-tmp").mkdir()  # a checkpoint being written: hidden, skipped
+    save_checkpoint(model, tmp_path / "e-no-dataset", metrics=vae_metrics)
     infos = list_checkpoints(tmp_path)
-    assert [i.name for i in infos] == ["a-ae", "b-vae", "c-broken"]
-    assert infos[0].summary().endswith("recon NLL 130.5 nats") and infos[0].model_config.kind == "ae"
-    assert "−ELBO 140.2 nats" in infos[1].summary() and infos[1].dataset == "?"
+    assert [i.name for i in infos] == ["a-ae", "b-vae", "c-broken", "e-no-dataset"]
+    assert headline(infos[0].metrics) == "recon NLL 130.5 nats" and infos[0].model_config.kind == "ae"
+    assert infos[0].dataset == "fashion-mnist" and infos[0].error is None
+    assert headline(infos[1].metrics) == "−ELBO 140.2 nats" and infos[1].dataset == "mnist"
     assert infos[2].error and "has no config.json" in infos[2].error
-    assert infos[2].summary().endswith("unreadable")
+    assert infos[2].model_config is None and infos[2].dataset is None and infos[2].metrics == {}
+    assert "'dataset.name' must be one of" in infos[3].error
     assert list_checkpoints(tmp_path / "missing") == []
 
 

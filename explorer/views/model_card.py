@@ -18,16 +18,16 @@ def render() -> None:
     if info.error or info.model_config is None:
         ui.report_unreadable(info)
         return
-    name, config, metrics, model = info.name, info.config, info.metrics, info.model_config
+    name, config, metrics, model = info.name, info.meta.config, info.metrics, info.model_config
     st.markdown(f"#### `{name}`: {model.describe()}")
     metric_cards(metrics)
     left, right = st.columns(2)
     with left:
         st.markdown("**Model**\n\n" + _bullets(card_model_rows(model)))
-        st.markdown("**Data**\n\n" + _bullets(card_data_rows(config.get("dataset", {}))))
+        st.markdown("**Data**\n\n" + _bullets(card_data_rows(config.dataset_info)))
     with right:
         st.markdown("**Training and evaluation**\n\n"
-                    + _bullets(card_training_rows(config.get("training", {}), metrics)))
+                    + _bullets(card_training_rows(config.training, metrics)))
     history = metrics.get("history") or []
     curves, kl = st.columns(2)
     if history:

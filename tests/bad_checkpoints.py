@@ -1,0 +1,95 @@
+"""A zoo of damaged checkpoint folders, each a copy of a shipped checkpoint with one thing wrong.
+
+Used by the schema, app, evaluation and warm-up tests: whatever reads checkpoints must list each of
+these as broken (or fail to load it) with a reason, and keep working for every other folder.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SHIPPED = REPO / "checkpoints"
+
+
+def _config(change: Callable[[dict], object]) -> Callable[[Path], None]:
+    def damage(folder: Path) -> None:
+        config = json.loads((folder / "config.json").read_text())
+        change(config)
+        (folder / "config.json").write_text(json.dumps(config))
+    return damage
+
+
+def _metrics(change: Callable[[dict], object]) -> Callable[[Path], None]:
+    def damage(folder: Path) -> None:
+        metrics = json.loads((folder / "metrics.json").read_text())
+        change(metrics)
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+    return damage
+
+
+def _write(name: str, text: str | bytes) -> Callable[[Path], None]:
+    def damage(folder: Path) -> None:
+        path = folder / name
+        path.write_bytes(text) if isinstance(text, bytes) else path.write_text(text)
+    return damage
+
+
+def _model(**fields) -> Callable[[Path], None]:
+    return _config(lambda c: c["model"].update(fields))
+
+
+# name -> (damage, a fragment of the reason the schema gives). Each fails the metadata schema, so it
+# is listed as broken and never formatted or loaded.
+FAILS_SCHEMA: dict[str, tuple[Callable[[Path], None], str]] = {
+    "bad-dataset-string": (_config(lambda c: c.update(dataset="mnist")), "'dataset' must be an object"),
+    "bad-dataset-null": (_config(lambda c: c.update(dataset=None)), "'dataset' must be an object"),
+    "bad-dataset-unknown": (_config(lambda c: c["dataset"].update(name="cifar10")), "'dataset.name'"),
+    "bad-elbo-text": (_metrics(lambda m: m.update(test_negative_elbo="abc")), "'test_negative_elbo'"),
+    "bad-elbo-nan": (_write("metrics.json", '{"test_recon_nll": NaN}'), "finite number"),
+    "bad-elbo-without-parts": (_metrics(lambda m: m.pop("test_recon_nll")), "reported without test_recon_nll"),
+    "bad-kl-per-dim-length": (_metrics(lambda m: m.update(kl_per_dim=[1.0])), "'kl_per_dim'"),
+    "bad-history-text": (_metrics(lambda m: m["history"][0].update(train_loss="x")), "'history'"),
+    "bad-metrics-not-object": (_write("metrics.json", "[1, 2]"), "does not hold a JSON object"),
+    "bad-metrics-missing": (lambda folder: (folder / "metrics.json").unlink(), "has no metrics.json"),
+    "bad-hidden-huge": (_model(hidden_dims=[100000, 100000]), "parameters; the cap is 50,000,000"),
+    "bad-latent-1e12": (_model(latent_dim=1e12), "latent_dim must be a whole number"),
+    "bad-latent-10to12": (_model(latent_dim=10**12), "cap"),
+    "bad-data-shape-huge": (_model(data_shape=[1, 100000, 100000]), "cap"),
+    "bad-latent-fraction": (_model(latent_dim=2.5), "latent_dim must be a whole number, got 2.5"),
+    "bad-kind": (_model(kind="gan"), "unknown model kind 'gan'"),
+    "bad-model-extra-field": (_model(layers=3), "fields this version does not know"),
+    "bad-model-null": (_config(lambda c: c.update(model=None)), "'model' must be an object"),
+    "bad-config-not-json": (_write("config.json", "{ not json"), "is not valid JSON"),
+    "bad-config-list": (_write("config.json", "[]"), "does not hold a JSON object"),
+    "bad-format-version": (_config(lambda c: c.update(format_version=2)), "format_version 2"),
+}
+
+# Pass the schema (their JSON is fine) but cannot be loaded: the page that loads one says why.
+FAILS_LOAD: dict[str, Callable[[Path], None]] = {
+    "bad-weights-missing": lambda folder: (folder / "model.safetensors").unlink(),
+    "bad-weights-pickle": _write("model.safetensors", pickle.dumps({"weights": [1, 2, 3]})),
+    "bad-weights-truncated": lambda folder: (folder / "model.safetensors").write_bytes(
+        (folder / "model.safetensors").read_bytes()[:1000]),
+}
+
+
+def write_bad_checkpoints(root: Path, base: str = "mnist-vae-2d") -> list[str]:
+    """Write every damaged folder of the zoo under ``root`` (copies of the shipped ``base``);
+    returns their names."""
+    root.mkdir(parents=True, exist_ok=True)
+    damages = {name: damage for name, (damage, _) in FAILS_SCHEMA.items()} | FAILS_LOAD
+    for name, damage in damages.items():
+        shutil.copytree(SHIPPED / base, root / name)
+        damage(root / name)
+    return list(damages)
+
+
+def copy_shipped(root: Path, *names: str) -> None:
+    """Copy shipped checkpoint folders under ``root``."""
+    for name in names:
+        shutil.copytree(SHIPPED / name, root / name)

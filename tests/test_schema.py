@@ -1,0 +1,95 @@
+"""The checkpoint metadata schema (train/schema.py) and the explorer's list of checkpoints built on it."""
+
+import json
+import os
+
+import pytest
+
+from explorer.core import headline, list_checkpoints
+from tests.bad_checkpoints import FAILS_LOAD, FAILS_SCHEMA, SHIPPED, copy_shipped, write_bad_checkpoints
+from train import CheckpointError, ModelConfig
+from train.models import MAX_PARAMETERS
+from train.schema import check_config, check_metrics, read_metadata
+
+
+@pytest.mark.parametrize("folder", sorted(SHIPPED.iterdir()), ids=lambda p: p.name)
+def test_every_shipped_checkpoint_passes_the_schema(folder):
+    meta = read_metadata(folder)
+    assert meta.config.dataset in ("mnist", "fashion-mnist", "toy-gaussians")
+    assert meta.config.model.parameter_count() < MAX_PARAMETERS
+
+
+def test_every_damaged_folder_is_listed_as_broken_with_its_reason_and_the_others_still_work(tmp_path):
+    write_bad_checkpoints(tmp_path)
+    copy_shipped(tmp_path, "mnist-ae-2d")
+    infos = {info.name: info for info in list_checkpoints(tmp_path)}
+    assert set(infos) == set(FAILS_SCHEMA) | set(FAILS_LOAD) | {"mnist-ae-2d"}
+    for name, (_, reason) in FAILS_SCHEMA.items():
+        info = infos[name]
+        assert info.error and reason in info.error, (name, info.error)
+        assert info.model_config is None and info.dataset is None and info.metrics == {}
+    for name in FAILS_LOAD:  # their JSON is fine: loading them is what fails (see test_app)
+        assert infos[name].error is None and infos[name].model_config.latent_dim == 2
+    assert infos["mnist-ae-2d"].error is None
+    assert headline(infos["mnist-ae-2d"].metrics) == "recon NLL 130.4 nats"
+
+
+def test_model_config_refuses_wrong_types_and_huge_networks_before_allocating():
+    for fields, reason in [
+        ({"latent_dim": 2.5}, "latent_dim must be a whole number"),
+        ({"latent_dim": True}, "latent_dim must be a whole number"),
+        ({"hidden_dims": "512"}, "hidden_dims must be a list"),
+        ({"hidden_dims": [512, 2.0]}, "each of hidden_dims must be a whole number"),
+        ({"kind": None}, "kind must be a string"),
+        ({"beta": float("inf")}, "beta must be a finite number"),
+        ({"hidden_dims": [100000, 100000]}, "the cap is 50,000,000"),
+        ({"data_shape": [1, 100000, 100000]}, "beyond the 50,000,000-parameter cap"),
+        ({"latent_dim": 10**12}, "beyond the 50,000,000-parameter cap"),
+        ({"hidden_dims": [8] * 40}, "at most 16 hidden layers"),
+    ]:
+        with pytest.raises(ValueError, match=reason):
+            ModelConfig(**fields)
+    # The count is exact: the 784-512-256-2 VAE's weights, as built.
+    assert ModelConfig().parameter_count() == 1_068_820
+
+
+def test_metrics_schema_checks_types_ranges_and_parts_reported_together():
+    vae = ModelConfig()
+    good = json.loads((SHIPPED / "mnist-vae-2d" / "metrics.json").read_text())
+    assert check_metrics(good, vae) is good
+    assert check_metrics({}, vae) == {}  # a model saved without metrics: "no test metrics"
+    for change, reason in [
+        ({"test_kl": "5"}, "'test_kl' must be a finite number"),
+        ({"active_units": 3}, "at most the latent size 2"),
+        ({"iwae_k": 0}, "'iwae_k' must be >= 1"),
+        ({"binarized": "no"}, "'binarized' must be true or false"),
+        ({"corruption": {"noise": "mask", "level": "high"}}, "'corruption'"),
+        ({"history": [{"epoch": 1, "train_loss": 1.0}]}, "'history'"),
+        ({"mean_variance_per_dim": [1.0, -0.5]}, "'mean_variance_per_dim' [1] must be >= 0"),
+    ]:
+        with pytest.raises(CheckpointError, match=reason.replace("[", r"\[")):
+            check_metrics({**good, **change}, vae)
+    with pytest.raises(CheckpointError, match="'test_iwae_nll' is reported without iwae_k"):
+        check_metrics({k: v for k, v in good.items() if k != "iwae_k"}, vae)
+
+
+def test_config_schema_names_the_file_and_field():
+    raw = json.loads((SHIPPED / "mnist-cvae-2d" / "config.json").read_text())
+    config = check_config(raw)
+    assert config.dataset == "mnist" and config.model.conditional and config.training["epochs"] == 30
+    with pytest.raises(CheckpointError, match=r"x/config.json: 'training' must be an object"):
+        check_config({**raw, "training": [1]}, "x/config.json")
+
+
+def test_a_symlinked_checkpoint_is_followed_and_a_dangling_link_is_listed_as_broken(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    copy_shipped(elsewhere, "mnist-ae-2d")
+    root = tmp_path / "checkpoints"
+    root.mkdir()
+    os.symlink(elsewhere / "mnist-ae-2d", root / "linked-ae")
+    os.symlink(tmp_path / "gone", root / "dangling")
+    os.symlink(SHIPPED / "mnist-ae-2d" / "config.json", root / "to-a-file")
+    infos = {info.name: info for info in list_checkpoints(root)}
+    assert infos["linked-ae"].error is None and infos["linked-ae"].model_config.kind == "ae"
+    assert "which is not a folder" in infos["dangling"].error
+    assert "which is not a folder" in infos["to-a-file"].error
