@@ -17,23 +17,27 @@ APP = Path(__file__).resolve().parent / "app.py"
 
 def warm_up(names: tuple[str, ...] = ("mnist-vae-2d", "mnist-ae-2d")) -> float:
     """Fill the app's caches (shared by every session) for the default page; returns seconds taken.
-    A checkpoint that cannot be loaded is skipped: the app reports it when a page needs it."""
+
+    What cannot be warmed (a missing or broken checkpoint, damaged test images) is reported on
+    stderr, one line each, and skipped: the server starts all the same, and the page that needs it
+    says why.
+    """
     start = time.perf_counter()
     from streamlit.runtime.caching import cache_data_api  # noqa: F401 - its logger must exist first
 
     from explorer import core, resources
-    from train import CheckpointError
 
     quiet = _quiet_streamlit_loggers()  # "no runtime" warnings are expected before the server runs
-
-    resources.test_set()
-    for name in names:
-        try:
-            resources.warm_up(str(core.CHECKPOINT_DIR / name))
-        except (CheckpointError, ValueError, FileNotFoundError):
-            pass
-    for logger, level in quiet:
-        logger.setLevel(level)
+    try:
+        for name in names:
+            try:
+                resources.warm_up(str(core.CHECKPOINT_DIR / name))
+            except (ValueError, OSError) as e:  # CheckpointError, TestSetError, FileNotFoundError, ...
+                print(f"latent-explorer: {name} is not warmed up: {' '.join(str(e).split())}",
+                      file=sys.stderr, flush=True)
+    finally:
+        for logger, level in quiet:
+            logger.setLevel(level)
     return time.perf_counter() - start
 
 

@@ -44,18 +44,11 @@ def _model(**fields) -> Callable[[Path], None]:
 
 
 # name -> (damage, a fragment of the reason the schema gives). Each fails the metadata schema, so it
-# is listed as broken and never formatted or loaded.
-FAILS_SCHEMA: dict[str, tuple[Callable[[Path], None], str]] = {
+# is listed as broken and never formatted or loaded. First those with a bad config.json:
+BAD_CONFIG: dict[str, tuple[Callable[[Path], None], str]] = {
     "bad-dataset-string": (_config(lambda c: c.update(dataset="mnist")), "'dataset' must be an object"),
     "bad-dataset-null": (_config(lambda c: c.update(dataset=None)), "'dataset' must be an object"),
     "bad-dataset-unknown": (_config(lambda c: c["dataset"].update(name="cifar10")), "'dataset.name'"),
-    "bad-elbo-text": (_metrics(lambda m: m.update(test_negative_elbo="abc")), "'test_negative_elbo'"),
-    "bad-elbo-nan": (_write("metrics.json", '{"test_recon_nll": NaN}'), "finite number"),
-    "bad-elbo-without-parts": (_metrics(lambda m: m.pop("test_recon_nll")), "reported without test_recon_nll"),
-    "bad-kl-per-dim-length": (_metrics(lambda m: m.update(kl_per_dim=[1.0])), "'kl_per_dim'"),
-    "bad-history-text": (_metrics(lambda m: m["history"][0].update(train_loss="x")), "'history'"),
-    "bad-metrics-not-object": (_write("metrics.json", "[1, 2]"), "does not hold a JSON object"),
-    "bad-metrics-missing": (lambda folder: (folder / "metrics.json").unlink(), "has no metrics.json"),
     "bad-hidden-huge": (_model(hidden_dims=[100000, 100000]), "parameters; the cap is 50,000,000"),
     "bad-latent-1e12": (_model(latent_dim=1e12), "latent_dim must be a whole number"),
     "bad-latent-10to12": (_model(latent_dim=10**12), "cap"),
@@ -68,6 +61,17 @@ FAILS_SCHEMA: dict[str, tuple[Callable[[Path], None], str]] = {
     "bad-config-list": (_write("config.json", "[]"), "does not hold a JSON object"),
     "bad-format-version": (_config(lambda c: c.update(format_version=2)), "format_version 2"),
 }
+# ... and those with a bad metrics.json (the model itself can be loaded and evaluated).
+BAD_METRICS: dict[str, tuple[Callable[[Path], None], str]] = {
+    "bad-elbo-text": (_metrics(lambda m: m.update(test_negative_elbo="abc")), "'test_negative_elbo'"),
+    "bad-elbo-nan": (_write("metrics.json", '{"test_recon_nll": NaN}'), "finite number"),
+    "bad-elbo-without-parts": (_metrics(lambda m: m.pop("test_recon_nll")), "without test_recon_nll"),
+    "bad-kl-per-dim-length": (_metrics(lambda m: m.update(kl_per_dim=[1.0])), "'kl_per_dim'"),
+    "bad-history-text": (_metrics(lambda m: m["history"][0].update(train_loss="x")), "'history'"),
+    "bad-metrics-not-object": (_write("metrics.json", "[1, 2]"), "does not hold a JSON object"),
+    "bad-metrics-missing": (lambda folder: (folder / "metrics.json").unlink(), "has no metrics.json"),
+}
+FAILS_SCHEMA = BAD_CONFIG | BAD_METRICS
 
 # Pass the schema (their JSON is fine) but cannot be loaded: the page that loads one says why.
 FAILS_LOAD: dict[str, Callable[[Path], None]] = {

@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from explorer import core
 from explorer.core import CHECKPOINT_DIR, list_checkpoints
+from tests.bad_checkpoints import FAILS_LOAD, FAILS_SCHEMA, copy_shipped, write_bad_checkpoints
 
 APP = str(Path(__file__).resolve().parent.parent / "explorer" / "app.py")
 TIMEOUT = 120
@@ -246,6 +247,55 @@ def test_a_broken_checkpoint_names_the_folder_and_the_command_on_every_page(tmp_
     open_page(at, "latent_map", "mnist-ae-2d", query={"compare": "mnist-vae-2d"})
     assert not at.exception and "scatter-mnist-ae-2d" in chart_keys(at)
     assert any("mnist-vae-2d" in e.value for e in at.error)
+
+
+def test_warm_up_reports_each_checkpoint_it_cannot_load_and_carries_on(tmp_path, monkeypatch, capsys):
+    from explorer.__main__ import warm_up
+
+    write_bad_checkpoints(tmp_path)
+    copy_shipped(tmp_path, "mnist-ae-2d")
+    monkeypatch.setattr(core, "CHECKPOINT_DIR", tmp_path)
+    warm_up(("bad-hidden-huge", "bad-weights-pickle", "missing", "mnist-ae-2d"))
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert [line.split(" is not warmed up: ")[0] for line in lines] == [
+        "latent-explorer: bad-hidden-huge", "latent-explorer: bad-weights-pickle", "latent-explorer: missing"]
+    assert "the cap is 50,000,000" in lines[0] and "does not exist" in lines[2]
+
+
+def test_damaged_checkpoints_never_break_a_page_and_every_other_model_keeps_working(tmp_path, monkeypatch):
+    """The zoo of tests/bad_checkpoints.py beside two intact models: each damaged folder is listed as
+    broken with its reason, picking it on any page shows why (never a traceback), it is never
+    offered for comparison, and the intact models work on every page."""
+    names = write_bad_checkpoints(tmp_path)
+    copy_shipped(tmp_path, "mnist-vae-2d", "mnist-ae-2d")
+    monkeypatch.setattr(core, "CHECKPOINT_DIR", tmp_path)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception and "scatter-mnist-vae-2d" in chart_keys(at)
+    listing = " ".join(m.value for m in at.sidebar.markdown)
+    for name, (_, reason) in FAILS_SCHEMA.items():
+        assert f"{name} · **broken**: " in listing and reason in listing, name
+    for page in PAGES:
+        for name in names:
+            open_page(at, page, name)
+            assert not at.exception, (page, name, at.exception)
+            errors = " ".join(e.value for e in at.error)
+            if name in FAILS_SCHEMA or (expected_view(page, "mnist-vae-2d") and page != "model_card"):
+                assert name in errors and "python -m train.retrain" in errors, (page, name, errors)
+        open_page(at, page, "mnist-vae-2d", query={"compare": "bad-hidden-huge"})
+        assert not at.exception, page
+        # Only folders whose JSON passes may be offered (the denoising page compares with every
+        # image model by default); one that then fails to load says so.
+        assert all(any(n in e.value for n in FAILS_LOAD) for e in at.error), (page, at.error)
+        if expected_view(page, "mnist-vae-2d"):
+            assert key_element_present(at, page, "mnist-vae-2d"), page
+        offered = {o for box in at.selectbox for o in box.options if box.key != "model"}
+        assert not offered & set(FAILS_SCHEMA), page
+    # A comparison model whose JSON is fine but whose weights are not: reported, the page goes on.
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    open_page(at, "decode", "mnist-vae-2d", query={"compare": "bad-weights-pickle"})
+    assert not at.exception and "zplane-mnist-vae-2d" in chart_keys(at)
+    assert any("bad-weights-pickle" in e.value for e in at.error)
 
 
 def test_model_card_shows_each_checkpoint_picked_in_the_sidebar(app):

@@ -139,3 +139,27 @@ def test_evaluate_checkpoint_of_an_autoencoder_and_a_bad_folder(tiny_dataset, tm
     assert load_checkpoint(folder).config.kind == "dae"
     assert main([str(tmp_path / "missing"), "--no-progress"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_evaluate_cli_reports_each_bad_folder_on_one_line_and_evaluates_the_others(tmp_path, capsys):
+    from tests.bad_checkpoints import BAD_CONFIG, BAD_METRICS, FAILS_LOAD, copy_shipped, write_bad_checkpoints
+    from train.evaluate import main
+
+    bad = write_bad_checkpoints(tmp_path, base="toy-vae-1d")
+    copy_shipped(tmp_path, "toy-ae-1d", "toy-vae-1d")
+    folders = [str(tmp_path / name) for name in ["toy-ae-1d", *bad, "toy-vae-1d"]]
+    assert main([*folders, "--k", "2", "--elbo-samples", "1", "--no-write", "--no-progress"]) == 2
+    out, err = capsys.readouterr()
+    errors = err.strip().splitlines()
+    failing = [name for name in bad if name in BAD_CONFIG or name in FAILS_LOAD]
+    assert len(errors) == len(failing)
+    for name, line in zip(failing, errors, strict=True):
+        assert line.startswith(f"error: {tmp_path / name}: "), line
+    for name, (_, reason) in BAD_CONFIG.items():
+        assert any(name in line and reason in line for line in errors), name
+    # The intact folders were evaluated, the one after the bad ones too, and so were the models
+    # whose metrics.json is damaged (evaluating does not need it; with --no-write it is not read).
+    assert f"{tmp_path / 'toy-ae-1d'}: test reconstruction NLL" in out
+    assert f"{tmp_path / 'toy-vae-1d'}: test negative ELBO" in out
+    for name in BAD_METRICS:
+        assert f"{tmp_path / name}: test negative ELBO" in out

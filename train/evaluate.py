@@ -30,10 +30,11 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .checkpoint import CheckpointError, load_checkpoint, read_config, read_metrics, write_metrics
+from .checkpoint import CheckpointError, load_checkpoint, read_metrics, write_metrics
 from .data import DATA_ROOT_ENV, Dataset, DatasetUnavailableError, binarize, load_dataset
 from .models import LatentModel
 from .objectives import diagonal_normal_log_density, gaussian_kl, standard_normal_log_density
+from .schema import read_checkpoint_config
 
 EVAL_BATCH = 2000
 ACTIVE_UNIT_THRESHOLD = 0.01
@@ -192,14 +193,16 @@ def evaluate_checkpoint(folder: str | Path, *, k: int = DEFAULT_K, elbo_samples:
                         write: bool = True, progress: bool = True) -> dict:
     """Evaluate a checkpoint folder on its dataset's test split; optionally update its metrics.json.
 
-    The dataset and binarization are read from config.json. Raises CheckpointError for a bad
-    folder and DatasetUnavailableError if the dataset cannot be loaded.
+    The dataset and binarization are read from config.json (checked by ``train.schema``; its
+    metrics.json need not pass, since this rewrites it). Raises CheckpointError for a bad folder
+    and DatasetUnavailableError if the dataset cannot be loaded.
     """
     folder = Path(folder)
-    config = read_config(folder)
+    config = read_checkpoint_config(folder)
+    stored = read_metrics(folder) if write else {}  # before the long work: it is updated, not replaced
     model = load_checkpoint(folder, device)
-    info = config.get("dataset", {})
-    dataset = load_dataset(info.get("name", "mnist"), data_root)
+    info = config.dataset_info
+    dataset = load_dataset(config.dataset, data_root)
     binarized = bool(info.get("binarized", False))
     x = evaluation_inputs(dataset, binarized, int(info.get("test_binarization_seed", 0))).to(device)
     metrics = evaluate_model(model, x, dataset.test_y.to(device), k=k, elbo_samples=elbo_samples,
@@ -208,7 +211,6 @@ def evaluate_checkpoint(folder: str | Path, *, k: int = DEFAULT_K, elbo_samples:
     if binarized:
         metrics["test_binarization_seed"] = int(info.get("test_binarization_seed", 0))
     if write:
-        stored = read_metrics(folder)
         stored.update(metrics)
         write_metrics(folder, stored)
     return metrics
@@ -250,8 +252,8 @@ def main(argv: list[str] | None = None) -> int:
             metrics = evaluate_checkpoint(folder, k=args.k, elbo_samples=args.elbo_samples, seed=args.seed,
                                           data_root=args.data_root, device=args.device,
                                           write=not args.no_write, progress=not args.no_progress)
-        except (CheckpointError, DatasetUnavailableError) as e:
-            print(f"error: {e}", file=sys.stderr)
+        except (CheckpointError, DatasetUnavailableError) as e:  # one line per bad folder, then the next
+            print(f"error: {folder}: {' '.join(str(e).split())}", file=sys.stderr)
             status = 2
             continue
         print(f"{folder}: {format_metrics(metrics)} [{metrics['evaluation_seconds']:.0f} s]")
