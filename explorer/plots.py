@@ -5,6 +5,8 @@ Every latent figure uses one colour per digit class (plotly's T10 palette) so th
 
 from __future__ import annotations
 
+import base64
+import io
 from collections.abc import Sequence
 
 import numpy as np
@@ -244,13 +246,23 @@ def add_manifold(fig: go.Figure, xs: np.ndarray, ys: np.ndarray, images: np.ndar
     widths, heights = np.abs(np.gradient(xs)), np.abs(np.gradient(ys))
     fig.update_xaxes(range=[float(xs.min() - widths[0] / 2), float(xs.max() + widths[-1] / 2)])
     fig.update_yaxes(range=[float(ys.min() - heights[-1] / 2), float(ys.max() + heights[0] / 2)])
+    tiles = []
     for row, (y, height) in enumerate(zip(ys, heights, strict=True)):
         for col, (x, width) in enumerate(zip(xs, widths, strict=True)):
-            tile = np.uint8(np.round(np.clip(images[row * len(xs) + col], 0, 1) * 255))
-            fig.add_layout_image(source=Image.fromarray(tile, mode="L"), x=float(x), y=float(y), xref="x",
-                                 yref="y", sizex=float(width), sizey=float(height), xanchor="center",
-                                 yanchor="middle", sizing="stretch", layer="below", opacity=opacity)
+            tiles.append(dict(source=_png_data_uri(images[row * len(xs) + col]), x=float(x), y=float(y),
+                              xref="x", yref="y", sizex=float(width), sizey=float(height), xanchor="center",
+                              yanchor="middle", sizing="stretch", layer="below", opacity=opacity))
+    # One layout update: adding the tiles one by one (plotly validates the whole list each time)
+    # took 3.3 s for 12 x 12 tiles, this takes 0.05 s.
+    fig.update_layout(images=[*fig.layout.images, *tiles])
     return fig
+
+
+def _png_data_uri(image: np.ndarray) -> str:
+    """A [H, W] grey image in [0, 1] as a PNG data: URI (a plotly layout image's source)."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.uint8(np.round(np.clip(image, 0, 1) * 255)), mode="L").save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def posterior_traces(mu: np.ndarray, contours: list[tuple[str, np.ndarray]],
