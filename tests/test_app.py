@@ -108,6 +108,37 @@ def test_every_page_works_with_every_shipped_checkpoint(app, name):
             assert {b.label for b in app.button if b.key.startswith("use-")} == {f"Use {n}" for n in suitable}
 
 
+def radio_values(radio) -> list:
+    """The values behind an st.radio's displayed options (its format_func is str or a dict's get)."""
+    table = getattr(radio.format_func, "__self__", None)
+    if isinstance(table, dict):
+        labels = {label: value for value, label in table.items()}
+        return [labels[option] for option in radio.options]
+    return [type(radio.value)(option) for option in radio.options]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_toggle_and_choice_of_every_page_works_with_every_shipped_checkpoint(app, name):
+    """Each page's switches (st.toggle) and choices (st.radio: its first and last option), one at a
+    time, then presenter mode: never an exception or an error."""
+    for page in PAGES:
+        open_page(app, page, name)
+        flips = [("toggle", t.key, not t.value) for t in app.main.toggle]
+        flips += [("radio", r.key, value) for r in app.main.radio
+                  for value in dict.fromkeys(radio_values(r)[::len(r.options) - 1]) if value != r.value]
+        for kind, key, value in flips:
+            widget = next((w for w in getattr(app.main, kind) if w.key == key), None)
+            if widget is None or widget.disabled:  # another choice removed or disabled it
+                continue
+            widget.set_value(value).run()
+            assert not app.exception, (page, name, key, value, app.exception)
+            assert not app.error, (page, name, key, value, [e.value for e in app.error])
+    app.sidebar.toggle(key="present").set_value(True).run()
+    for page in PAGES:
+        open_page(app, page, name)
+        assert not app.exception and not app.error, (page, name)
+
+
 def test_sidebar_lists_every_checkpoint_with_kind_dataset_latent_size_and_metrics(app):
     picker = app.sidebar.selectbox(key="model")
     assert picker.value == "mnist-vae-2d"
@@ -247,6 +278,30 @@ def test_a_broken_checkpoint_names_the_folder_and_the_command_on_every_page(tmp_
     open_page(at, "latent_map", "mnist-ae-2d", query={"compare": "mnist-vae-2d"})
     assert not at.exception and "scatter-mnist-ae-2d" in chart_keys(at)
     assert any("mnist-vae-2d" in e.value for e in at.error)
+
+
+def test_damaged_shipped_test_images_give_a_page_message_naming_the_file(tmp_path, monkeypatch):
+    from explorer import resources
+
+    shutil.copytree(core.ASSETS_DIR, tmp_path / "assets")
+    images = tmp_path / "assets" / "mnist" / core.TEST_IMAGES_FILE
+    images.write_bytes(images.read_bytes()[:50_000])  # a truncated download or a bad disk
+    copy_shipped(tmp_path / "checkpoints", "mnist-vae-2d", "mnist-ae-2d", "fashion-vae-2d")
+    monkeypatch.setattr(core, "ASSETS_DIR", tmp_path / "assets")
+    monkeypatch.setattr(core, "CHECKPOINT_DIR", tmp_path / "checkpoints")
+    resources.test_set.clear()
+    try:
+        at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+        at.run()
+        for page in ["latent_map", "decode", "draw", "reconstructions", "interpolation"]:
+            open_page(at, page, "mnist-vae-2d")
+            assert not at.exception, page
+            assert any(str(images) in e.value and "git checkout -- explorer/assets" in e.value
+                       for e in at.error), (page, [e.value for e in at.error])
+        open_page(at, "latent_map", "fashion-vae-2d")  # its own test images are intact
+        assert not at.exception and not at.error and "scatter-fashion-vae-2d" in chart_keys(at)
+    finally:
+        resources.test_set.clear()
 
 
 def test_warm_up_reports_each_checkpoint_it_cannot_load_and_carries_on(tmp_path, monkeypatch, capsys):

@@ -48,14 +48,19 @@ def scatter(m: core.ExplorerModel, labels: np.ndarray, images, overlay: bool, sp
     title = f"{m.label}: {m.name}"
     if proj is not None:
         title += f" (PCA of {m.model.latent_dim}-D codes)"
-    fig = plots.latent_scatter(points, labels, title, faint=overlay and proj is None, names=m.class_names)
+    # The tiles decode z alone: a 2-D latent, and not the CVAE, which needs a class y as well.
+    tiled = overlay and proj is None and ui.decodes_z_alone(m.model.config)
+    fig = plots.latent_scatter(points, labels, title, faint=tiled, names=m.class_names)
     if proj is not None:
         fig.update_layout(xaxis_title="PC1", yaxis_title="PC2")
-    if overlay and proj is None:
+    if tiled:
         xs, ys, tiles = resources.manifold(str(m.folder), n, spacing)
         plots.add_manifold(fig, xs, ys, tiles)
-    elif overlay:
+    elif overlay and proj is not None:
         st.caption("The manifold overlay needs a 2-D latent; this one is shown through PCA.")
+    elif overlay:
+        st.caption(f"The {m.label} decodes a style z only together with a class y, so there is no "
+                   "single image per point: see its mosaic for each class on Conditional generation.")
     event = ui.chart(fig, f"scatter-{m.name}", clickable=True)
     index = ui.picked_index(event)
     if index is not None:
