@@ -184,6 +184,11 @@ def test_values_the_page_cannot_show_are_ignored_in_the_url():
     assert not at.exception and not at.error
     assert at.number_input(key="interp-start").value == 3 and at.radio(key="interp-method").value == "linear"
     assert at.session_state["model"] == "mnist-vae-2d"  # an unknown folder falls back to the default
+    # 1e308 is finite in float64 but not in float32: refused, so z = 0 is decoded, not inf.
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    open_page(at, "decode", query={"z": "1e308,1e308"})
+    assert not at.exception and "decode-z" not in at.session_state
+    assert any(m.value.startswith("**z = (0.00, 0.00)**") for m in at.markdown)
 
 
 def test_page_state_survives_a_visit_to_another_page(app):

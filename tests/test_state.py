@@ -14,7 +14,7 @@ def test_z_round_trips_through_its_url_text():
     assert state.parse_z(text).dtype == np.float32
 
 
-@pytest.mark.parametrize("text", ["1", "1,2,3", "a,b", "nan,0", "inf,1", ""])
+@pytest.mark.parametrize("text", ["1", "1,2,3", "a,b", "nan,0", "inf,1", "", "1e308,1e308", "0,-1000.5"])
 def test_bad_z_is_refused(text):
     with pytest.raises(ValueError):
         state.parse_z(text)
