@@ -20,23 +20,17 @@ import torch
 from PIL import Image
 
 from train import CheckpointError, LatentModel, ModelConfig, load_checkpoint
-from train.data import (
-    FASHION_MNIST_CLASSES,
-    FASHION_MNIST_SYSTEM_DIR,
-    MNIST_CLASSES,
-    data_root,
-    raw_folder,
-    read_idx,
-    to_unit_interval,
-)
+from train.data import FASHION_MNIST_CLASSES, MNIST_CLASSES, read_idx, to_unit_interval
 from train.models import corrupt
 from train.schema import CheckpointMetadata, read_metadata
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINT_DIR = REPO_ROOT / "checkpoints"
-ASSETS_DIR = Path(__file__).resolve().parent / "assets"
-TEST_IMAGES = ASSETS_DIR / "t10k-images-idx3-ubyte.gz"
-TEST_LABELS = ASSETS_DIR / "t10k-labels-idx1-ubyte.gz"
+ASSETS_DIR = Path(__file__).resolve().parent / "assets"  # <dataset>/t10k-{images,labels}-*.gz
+TEST_IMAGES_FILE = "t10k-images-idx3-ubyte.gz"
+TEST_LABELS_FILE = "t10k-labels-idx1-ubyte.gz"
+TEST_SET_DATASETS = ("mnist", "fashion-mnist")
+RESTORE_ASSETS = "Restore the shipped files with `git checkout -- explorer/assets`."
 RETRAIN_COMMAND = "python -m train.retrain"
 ENCODE_BATCH = 2500
 
@@ -145,31 +139,25 @@ def list_checkpoints(root: str | Path = CHECKPOINT_DIR) -> list[CheckpointInfo]:
     return found
 
 
-def test_set_files(dataset: str = "mnist") -> tuple[Path, Path]:
-    """(images, labels) IDX files of a dataset's 10,000 test images, found offline (never downloaded).
+class TestSetError(RuntimeError):
+    """The test images shipped in explorer/assets are missing or damaged; the message names the file
+    and how to restore it."""
 
-    mnist: the copy shipped in explorer/assets. fashion-mnist: ``<data root>/FashionMNIST/raw/``
-    (where the trainer puts it), else the Debian package dataset-fashion-mnist.
-    Raises FileNotFoundError saying where it looked and how to get the files.
+
+def test_set_files(dataset: str = "mnist") -> tuple[Path, Path]:
+    """(images, labels) gzip'd IDX files of a dataset's 10,000 test images, shipped in
+    ``explorer/assets/<dataset>/`` (MNIST and Fashion-MNIST), so nothing is downloaded or installed.
+
+    Raises FileNotFoundError for a dataset without test images (the toy data is generated), and
+    TestSetError if a shipped file is missing.
     """
-    if dataset == "mnist":
-        for path in (TEST_IMAGES, TEST_LABELS):
-            if not path.is_file():
-                raise FileNotFoundError(f"{path} is missing; restore it from the repository (git checkout)")
-        return TEST_IMAGES, TEST_LABELS
-    if dataset != "fashion-mnist":
+    if dataset not in TEST_SET_DATASETS:
         raise FileNotFoundError(f"the explorer has no test images for the dataset {dataset!r}")
-    folders = [raw_folder(data_root(), "FashionMNIST"), FASHION_MNIST_SYSTEM_DIR]
-    for folder in folders:
-        for suffix in ("", ".gz"):
-            images = folder / f"t10k-images-idx3-ubyte{suffix}"
-            labels = folder / f"t10k-labels-idx1-ubyte{suffix}"
-            if images.is_file() and labels.is_file():
-                return images, labels
-    raise FileNotFoundError(
-        f"the Fashion-MNIST test images are in none of {', '.join(map(str, folders))}. Install them with "
-        "`apt-get install dataset-fashion-mnist`, or once online run "
-        "`python -m train --dataset fashion-mnist`.")
+    files = (ASSETS_DIR / dataset / TEST_IMAGES_FILE, ASSETS_DIR / dataset / TEST_LABELS_FILE)
+    for path in files:
+        if not path.is_file():
+            raise TestSetError(f"{path} is missing. {RESTORE_ASSETS}")
+    return files
 
 
 def class_names(dataset: str) -> tuple[str, ...]:
@@ -181,12 +169,23 @@ def load_test_set(dataset: str = "mnist") -> tuple[torch.Tensor, np.ndarray]:
     """The 10,000 test images of ``dataset`` (MNIST ships with the explorer; see ``test_set_files``).
 
     returns: (images float32 [10000, 1, 28, 28] in [0, 1], labels int64 [10000] in 0..9).
-    Raises FileNotFoundError if the files are missing, ValueError if they are corrupt.
+    Raises FileNotFoundError for a dataset without test images, and TestSetError naming the file
+    and how to restore it if a shipped file is missing, damaged or does not match the other.
     """
     images_file, labels_file = test_set_files(dataset)
-    images = to_unit_interval(torch.from_numpy(read_idx(images_file)))
-    labels = read_idx(labels_file).astype(np.int64)
-    return images, labels
+    arrays = []
+    for path in (images_file, labels_file):
+        try:
+            arrays.append(read_idx(path))
+        except (ValueError, OSError) as e:  # truncated, corrupt or unreadable
+            raise TestSetError(f"{path} is damaged ({e}). {RESTORE_ASSETS}") from e
+    images, labels = arrays
+    if images.ndim != 3 or images.shape[1:] != (28, 28) or labels.shape != images.shape[:1] or (
+            labels.max(initial=0) > 9):
+        raise TestSetError(f"{images_file} ({images.shape}) and {labels_file} ({labels.shape}, labels up "
+                           f"to {labels.max(initial=0)}) are not 28x28 images with a label 0..9 each. "
+                           f"{RESTORE_ASSETS}")
+    return to_unit_interval(torch.from_numpy(images)), labels.astype(np.int64)
 
 
 @torch.inference_mode()

@@ -81,6 +81,10 @@ def load_or_report(loader: Callable, folder: Path | str):
     command that recreates it (the page keeps running)."""
     try:
         return loader(str(folder))
+    except core.TestSetError as e:
+        st.error(f"**The test images cannot be read**, so `{Path(folder).name}` cannot be shown: {e}",
+                 icon=":material/error:")
+        return None
     except FileNotFoundError as e:
         st.error(f"**`{Path(folder).name}` needs test images that are not on this machine**: {e}",
                  icon=":material/error:")

@@ -208,30 +208,38 @@ def test_pca_2d_finds_the_directions_of_largest_variance():
     assert proj.transform(codes[0]).shape == (2,)
 
 
-def test_fashion_test_set_is_found_offline_or_the_error_says_how_to_get_it(tmp_path, monkeypatch):
-    from train import data
-
-    monkeypatch.setenv(data.DATA_ROOT_ENV, str(tmp_path))
-    monkeypatch.setattr(core, "FASHION_MNIST_SYSTEM_DIR", tmp_path / "nowhere")
-    with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist"):
-        core.load_test_set("fashion-mnist")
-    raw = data.raw_folder(tmp_path, "FashionMNIST")
-    raw.mkdir(parents=True)
-    images = np.random.default_rng(0).integers(0, 256, (3, 28, 28), dtype=np.uint8)
-    _write_idx(raw / "t10k-images-idx3-ubyte", images)
-    _write_idx(raw / "t10k-labels-idx1-ubyte", np.array([9, 0, 3], np.uint8))
-    x, y = core.load_test_set("fashion-mnist")
-    assert x.shape == (3, 1, 28, 28) and y.tolist() == [9, 0, 3]
-    np.testing.assert_allclose(x[:, 0].numpy() * 255, images, atol=1e-3)
-    assert core.class_names("fashion-mnist")[9] == "Ankle boot" and core.class_names("mnist")[9] == "9"
-    with pytest.raises(FileNotFoundError, match="no test images"):
+def test_fashion_test_set_ships_with_the_explorer():
+    images, labels = core.load_test_set("fashion-mnist")
+    assert images.shape == (10000, 1, 28, 28) and 0 <= images.min() and images.max() <= 1
+    assert np.bincount(labels).tolist() == [1000] * 10  # Fashion-MNIST's test split is balanced
+    assert labels.tolist()[:5] == [9, 2, 1, 1, 6]  # ankle boot, pullover, trouser, trouser, shirt
+    with pytest.raises(FileNotFoundError, match="no test images for the dataset 'toy-gaussians'"):
         core.load_test_set("toy-gaussians")
 
 
-def _write_idx(path, array: np.ndarray) -> None:
-    """An IDX file (big-endian header: magic, dimensions) holding a uint8 array."""
-    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
-    path.write_bytes(header + array.tobytes())
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty", "missing", "short-labels"])
+def test_a_damaged_shipped_test_set_names_the_file_and_how_to_restore_it(tmp_path, monkeypatch, damage):
+    import gzip
+    import shutil
+
+    shutil.copytree(core.ASSETS_DIR / "mnist", tmp_path / "mnist")
+    monkeypatch.setattr(core, "ASSETS_DIR", tmp_path)
+    images, labels = tmp_path / "mnist" / core.TEST_IMAGES_FILE, tmp_path / "mnist" / core.TEST_LABELS_FILE
+    if damage == "truncated":
+        images.write_bytes(images.read_bytes()[:100_000])
+    elif damage == "garbage":
+        images.write_bytes(gzip.compress(b"not an IDX file at all"))
+    elif damage == "empty":
+        labels.write_bytes(b"")
+    elif damage == "missing":
+        images.unlink()
+    else:  # labels for fewer images than there are
+        raw = gzip.decompress(labels.read_bytes())
+        labels.write_bytes(gzip.compress(raw[:4] + (5000).to_bytes(4, "big") + raw[8:5008]))
+    with pytest.raises(core.TestSetError) as error:
+        core.load_test_set("mnist")
+    assert str(tmp_path / "mnist") in str(error.value)
+    assert "git checkout -- explorer/assets" in str(error.value)
 
 
 def test_styled_figures_for_the_dark_theme_and_presenter_mode():
