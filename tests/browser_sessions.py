@@ -35,13 +35,43 @@ WATCH_JS = """() => {
 }"""
 
 
+# How a page shows that it is still getting somewhere: the script runs (Streamlit's status widget)
+# or the document grows or changes. Read in the page.
+PROGRESS_JS = """() => [document.querySelector('[data-testid="stStatusWidget"]') !== null,
+                      document.getElementsByTagName('*').length]"""
+
+
+async def wait_while_progressing(page, ready_js: str, what: str, stall_s: float = 60,
+                                 cap_s: float = 900) -> None:
+    """Wait until ``ready_js`` (a JS function returning a truthy value) holds in ``page``.
+
+    There is no fixed deadline: the wait goes on as long as the page makes progress (its script
+    runs, or its element count changes), so a machine that is merely busy makes it slower, not
+    failing. It raises TimeoutError only after ``stall_s`` seconds without any progress, or after
+    ``cap_s`` seconds in all (a bound, so a test can never hang).
+    """
+    loop = asyncio.get_running_loop()
+    start = last_progress = loop.time()
+    seen = None
+    while True:
+        if await page.evaluate(ready_js):
+            return
+        running, count = await page.evaluate(PROGRESS_JS)
+        now = loop.time()
+        if running or count != seen:
+            seen, last_progress = count, now
+        if now - last_progress > stall_s or now - start > cap_s:
+            raise TimeoutError(f"waited {now - start:.0f} s for {what}; no progress in the last "
+                               f"{now - last_progress:.0f} s")
+        await asyncio.sleep(0.25)
+
+
 async def plane_box(page) -> dict:
     """The clickable area of the page's first plot, once the page has finished running."""
-    drag = page.locator(".js-plotly-plot").first.locator(".nsewdrag").first
-    await drag.wait_for(timeout=60_000)
-    await page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-                                 timeout=60_000, polling=50)
-    return await drag.bounding_box()
+    await wait_while_progressing(
+        page, "() => document.querySelector('.js-plotly-plot .nsewdrag') !== null && "
+              "!document.querySelector('[data-testid=\"stStatusWidget\"]')", "the plane")
+    return await page.locator(".js-plotly-plot").first.locator(".nsewdrag").first.bounding_box()
 
 
 async def click_latencies(page, n: int, rng: np.random.Generator,
@@ -88,21 +118,38 @@ async def check_decoded_image(page, vae) -> float:
     return float(np.abs(shown - decode(vae, z)).mean())
 
 
-async def session(browser, url: str, clicks: int, seed: int, vae, screenshot_dir: str | None = None) -> dict:
-    """One user: click the plane ``clicks`` times, check the last image, then upload a digit."""
+# The Draw or upload page shows the preprocessed upload and its reconstruction.
+UPLOAD_SHOWN_JS = """() => ['as MNIST input', 'VAE: '].every(caption =>
+    [...document.querySelectorAll('[data-testid="stImage"]')].some(e => e.innerText.includes(caption)))"""
+
+
+async def open_plane(browser, url: str):
+    """A new browser context and page showing Click to decode, once its plane is drawn: (context, page)."""
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await context.new_page()
+    await page.goto(f"{url}/decode?model=mnist-vae-2d")
+    await plane_box(page)
+    return context, page
+
+
+async def session(browser, url: str, clicks: int, seed: int, vae, screenshot_dir: str | None = None,
+                  opened: tuple | None = None) -> dict:
+    """One user: click the plane ``clicks`` times, check the last image, then upload a digit.
+
+    opened: (context, page) from ``open_plane``, to start from a page that is already drawn (the
+    test opens its sessions one after another, then clicks in all at once); else one is opened here.
+    """
     result = {"latencies": [], "errors": [], "pixel_error": None}
+    context = page = None
     try:
-        await page.goto(f"{url}/decode?model=mnist-vae-2d")
+        context, page = opened or await open_plane(browser, url)
         await click_latencies(page, clicks, np.random.default_rng(seed), result["latencies"])
         await asyncio.sleep(0.3)  # the URL follows the fragment's rerun
         result["pixel_error"] = await check_decoded_image(page, vae)
         await page.goto(f"{url}/draw?model=mnist-vae-2d")
         await page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
             files=[{"name": f"zero-{seed}.png", "mimeType": "image/png", "buffer": digit_png()}])
-        for caption in ("as MNIST input", "VAE: "):
-            await page.locator('[data-testid="stImage"]', has_text=caption).first.wait_for(timeout=60_000)
+        await wait_while_progressing(page, UPLOAD_SHOWN_JS, "the upload's images")
         exceptions = await page.locator('[data-testid="stException"]').count()
         if exceptions:
             result["errors"].append(f"{exceptions} exception(s) on the page")
@@ -110,8 +157,9 @@ async def session(browser, url: str, clicks: int, seed: int, vae, screenshot_dir
         where = traceback.extract_tb(e.__traceback__)[-1]
         result["errors"].append(f"{e!r} at {where.name}:{where.lineno} "
                                 f"(after {len(result['latencies'])} clicks)")
-        if screenshot_dir is not None:
+        if screenshot_dir is not None and page is not None:
             await page.screenshot(path=f"{screenshot_dir}/session-{seed}-error.png")
     finally:
-        await context.close()
+        if context is not None:
+            await context.close()
     return result

@@ -368,12 +368,16 @@ def test_clicking_a_digit_on_the_latent_map_makes_it_an_interpolation_end(page, 
 
 def test_concurrent_sessions_each_see_the_decode_of_their_own_clicks(server):
     """Four browser sessions at once click the plane and upload a digit: no errors, and each one's
-    last image is the decode of its own z (the models are shared read-only across sessions)."""
+    last image is the decode of its own z (the models are shared read-only across sessions).
+
+    The pages are opened one after another (four software-rendered first draws at once on two
+    cores once took over a minute), then all four click and upload at the same time; every wait
+    lasts as long as the page makes progress (tests/browser_sessions.py)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from playwright.async_api import async_playwright
 
-    from tests.browser_sessions import session
+    from tests.browser_sessions import open_plane, session
     from train import load_checkpoint
 
     vae = load_checkpoint(REPO / "checkpoints" / "mnist-vae-2d")
@@ -381,7 +385,9 @@ def test_concurrent_sessions_each_see_the_decode_of_their_own_clicks(server):
     async def run() -> list[dict]:
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-            results = await asyncio.gather(*[session(browser, server, 4, seed, vae) for seed in range(1, 5)])
+            opened = [await open_plane(browser, server) for _ in range(4)]
+            results = await asyncio.gather(*[session(browser, server, 4, seed, vae, opened=pages)
+                                             for seed, pages in enumerate(opened, start=1)])
             await browser.close()
             return results
 
