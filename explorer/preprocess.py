@@ -81,11 +81,41 @@ def open_image(data: bytes) -> Image.Image:
     return image.convert("RGB")
 
 
+def fitted_size(width: int, height: int, max_side: int) -> tuple[int, int]:
+    """(width, height) scaled so that the longer side is ``max_side``, keeping the aspect ratio.
+
+    Each side is at least 1 pixel, however extreme the aspect (10000x50 in 112 -> (112, 1)), so the
+    result can always be passed to ``Image.resize``.
+    Raises ValueError if a size is below 1.
+    """
+    if width < 1 or height < 1 or max_side < 1:
+        raise ValueError(f"sizes must be at least 1 pixel, got {width}x{height} and max_side={max_side}")
+    scale = max_side / max(width, height)
+    return max(1, min(max_side, round(width * scale))), max(1, min(max_side, round(height * scale)))
+
+
+def preview(original: Image.Image, max_side: int) -> Image.Image:
+    """The upload scaled to fit a ``max_side`` square, for display next to its MNIST version.
+
+    original: any PIL image, e.g. ``Preprocessed.original``; max_side: the display size in pixels.
+    returns: a new image of the same mode, aspect kept, longer side ``max_side``, each side at least
+    1 pixel; shrunk with a box filter, enlarged with crisp (nearest) pixels. Displaying it never
+    needs another resize.
+    Raises ValueError if max_side < 1.
+    """
+    size = fitted_size(original.width, original.height, max_side)
+    shrink = max(original.size) > max_side
+    return original.resize(size, Image.Resampling.BOX if shrink else Image.Resampling.NEAREST)
+
+
 def to_grayscale(image: Image.Image) -> np.ndarray:
-    """RGB PIL image -> float32 [H, W] luminance in [0, 1], downscaled to at most WORKING_SIZE."""
+    """RGB PIL image -> float32 [H, W] luminance in [0, 1], downscaled to at most WORKING_SIZE.
+
+    Each side keeps at least 1 pixel (a 2000x1 image becomes 512x1).
+    """
     gray = image.convert("L")
     if max(gray.size) > WORKING_SIZE:
-        gray = ImageOps.contain(gray, (WORKING_SIZE, WORKING_SIZE), Image.Resampling.BOX)
+        gray = gray.resize(fitted_size(gray.width, gray.height, WORKING_SIZE), Image.Resampling.BOX)
     return np.asarray(gray, dtype=np.float32) / 255.0
 
 

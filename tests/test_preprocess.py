@@ -2,9 +2,19 @@ import io
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
-from explorer.preprocess import MAX_UPLOAD_BYTES, UploadError, center_of_mass, otsu_threshold, to_mnist
+from explorer.preprocess import (
+    MAX_PIXELS,
+    MAX_UPLOAD_BYTES,
+    UploadError,
+    center_of_mass,
+    otsu_threshold,
+    preview,
+    to_mnist,
+)
 
 
 def encode(image: Image.Image, fmt="PNG", **kwargs) -> bytes:
@@ -101,3 +111,119 @@ def test_decompression_bomb_is_refused():
 def test_otsu_splits_two_clusters():
     values = np.concatenate([np.full(100, 0.1), np.full(50, 0.8)])
     assert 0.1 < otsu_threshold(values) <= 0.8
+
+
+# --- Any upload, however shaped, becomes a digit or says why -------------------------------------
+
+EXTREME_SIZES = [(1, 1), (1, 2), (2, 1), (3, 3), (1, 2000), (2000, 1), (2, 5000), (10000, 50), (50, 10000),
+                 (513, 1), (1, 513), (100_000, 3), (65500, 1)]
+CONTENTS = ("blank", "stroke", "dot", "noise", "half")
+
+
+def synthetic(size: tuple[int, int], content: str, seed: int = 0, dark_ink: bool = True) -> Image.Image:
+    """A grey image of ``size`` (width, height): blank paper, a diagonal stroke, one dot, uniform noise,
+    or ink over its left half."""
+    paper, ink = (235, 20) if dark_ink else (15, 240)
+    image = Image.new("L", size, paper)
+    w, h = size
+    if content == "stroke":
+        ImageDraw.Draw(image).line([(0, 0), (w - 1, h - 1)], fill=ink, width=max(1, min(w, h) // 8))
+    elif content == "dot":
+        image.putpixel((w // 2, h // 2), ink)
+    elif content == "noise":
+        rng = np.random.default_rng(seed)
+        image = Image.fromarray(rng.integers(0, 256, size=(h, w), dtype=np.uint8))
+    elif content == "half":
+        ImageDraw.Draw(image).rectangle((0, 0, max(0, w // 2 - 1), h - 1), fill=ink)
+    return image
+
+
+def assert_digit_or_upload_error(data: bytes) -> None:
+    """``to_mnist`` either gives a valid MNIST input or raises UploadError with a message (nothing else)."""
+    try:
+        result = to_mnist(data)
+    except UploadError as e:
+        assert str(e)
+        return
+    x = result.image
+    assert x.shape == (28, 28) and x.dtype == np.float32
+    assert np.isfinite(x).all() and x.min() >= 0 and x.max() == pytest.approx(1.0)
+    assert result.original.mode == "RGB"
+
+
+@pytest.mark.parametrize("size", EXTREME_SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("content", CONTENTS)
+def test_extreme_sizes_become_a_digit_or_say_why(size, content):
+    assert_digit_or_upload_error(encode(synthetic(size, content)))
+
+
+def test_a_long_thin_stroke_is_a_digit():
+    """A 2000x1 strip of ink (aspect far above 1024:1) used to raise IndexError."""
+    strip = Image.new("L", (2000, 1), 235)
+    ImageDraw.Draw(strip).line([(300, 0), (1700, 0)], fill=20)
+    x = to_mnist(encode(strip)).image
+    h, w = ink_bbox(x)
+    assert w >= 18 and h <= 2  # a horizontal bar fitted in the 20x20 box
+
+
+@pytest.mark.parametrize("size", [(8000, 5000), (40_000_000, 1)], ids=["8000x5000", "40000000x1"])
+def test_images_at_the_pixel_cap_are_processed(size):
+    assert size[0] * size[1] == MAX_PIXELS
+    image = Image.new("L", size, 235)
+    w, h = size
+    ImageDraw.Draw(image).rectangle((w // 3, h // 3, w // 2, max(h // 3, h - 1 - h // 3)), fill=20)
+    x = to_mnist(encode(image)).image
+    assert x.max() == pytest.approx(1.0) and max(ink_bbox(x)) >= 18
+
+
+dims = st.one_of(st.integers(1, 40), st.integers(1, 3000),
+                 st.sampled_from([1, 2, 3, 511, 512, 513, 1024, 2049, 30_000, 200_000]))
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(width=dims, height=dims, content=st.sampled_from(CONTENTS), dark_ink=st.booleans(),
+       fmt=st.sampled_from(["PNG", "JPEG"]), mode=st.sampled_from(["L", "RGB", "RGBA"]),
+       seed=st.integers(0, 2**16))
+def test_any_image_becomes_a_digit_or_says_why(width, height, content, dark_ink, fmt, mode, seed):
+    assume(width * height <= 1_000_000 and (fmt == "PNG" or max(width, height) <= 65500))
+    image = synthetic((width, height), content, seed, dark_ink).convert(mode if fmt == "PNG" else "RGB")
+    assert_digit_or_upload_error(encode(image, fmt))
+
+
+@settings(max_examples=80, deadline=None, derandomize=True)
+@given(fmt=st.sampled_from(["PNG", "JPEG"]), cut=st.floats(0.0, 1.0),
+       flips=st.lists(st.tuples(st.floats(0.0, 1.0, exclude_max=True), st.integers(1, 255)), max_size=4))
+def test_damaged_uploads_become_a_digit_or_say_why(fmt, cut, flips):
+    payload = bytearray(encode(stroke_image(size=(120, 90), box=(20, 10, 80, 80)).convert("RGB"), fmt))
+    for where, xor in flips:
+        payload[int(where * len(payload))] ^= xor
+    assert_digit_or_upload_error(bytes(payload[: max(1, int(cut * len(payload)))]))
+
+
+# --- The preview of the upload ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [*EXTREME_SIZES, (8000, 5000), (28, 28), (112, 112)],
+                         ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("max_side", [1, 28, 112])
+def test_preview_fits_any_size(size, max_side):
+    image = synthetic(size, "blank").convert("RGB")
+    small = preview(image, max_side)
+    assert max(small.size) == max_side and min(small.size) >= 1
+    assert small.mode == "RGB"
+    scale = max_side / max(size)
+    for side, shown in zip(size, small.size, strict=True):  # aspect kept, up to rounding
+        assert abs(shown - side * scale) <= 0.5 or (shown == 1 and side * scale < 1)
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(width=dims, height=dims, max_side=st.integers(1, 300))
+def test_preview_never_has_an_empty_side(width, height, max_side):
+    assume(width * height <= 1_000_000)
+    small = preview(Image.new("RGB", (width, height), "white"), max_side)
+    assert 1 <= min(small.size) and max(small.size) == max_side
+
+
+def test_preview_refuses_a_size_below_one():
+    with pytest.raises(ValueError, match="max_side"):
+        preview(Image.new("RGB", (5, 5)), 0)

@@ -8,7 +8,7 @@ import numpy as np
 import streamlit as st
 
 from explorer import core, plots, resources, state, ui
-from explorer.preprocess import UploadError, to_mnist
+from explorer.preprocess import UploadError, preview, to_mnist
 
 CANVAS_SIZE = 240
 STROKE_WIDTH = 20  # canvas pixels: about 2 MNIST pixels once a digit is fitted in 20x20
@@ -41,7 +41,7 @@ def render() -> None:
     with output_col:
         pair = st.columns(2)
         if source != "your drawing":
-            pair[0].image(result.original, caption="your upload", width=ui.ROW_SCALE * 28)
+            pair[0].image(preview(result.original, ui.ROW_SCALE * 28), caption="your upload")
         ui.image(x, caption="as MNIST input" + (" (inverted)" if result.inverted else ""), scale=ui.ROW_SCALE,
                  target=pair[1])
         recons = st.columns(len(models))
