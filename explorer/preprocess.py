@@ -17,6 +17,7 @@ MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # matches server.maxUploadSize in .streamlit
 MAX_PIXELS = 40_000_000  # refuse decompression bombs before decoding
 WORKING_SIZE = 512  # larger images are downscaled to this longest side first
 MIN_CONTRAST = 0.15  # ink must differ from the paper by at least this much (intensity in [0, 1])
+ACCEPTED_FORMATS = ("PNG", "JPEG")  # what the uploader names; Pillow opens nothing else (no Ghostscript)
 
 
 class UploadError(ValueError):
@@ -51,34 +52,71 @@ def to_mnist(data: bytes) -> Preprocessed:
 
 
 def open_image(data: bytes) -> Image.Image:
-    """Decode image bytes to an upright RGB PIL image. Raises UploadError with the reason."""
+    """Decode the bytes of a PNG or JPEG to an upright RGB PIL image.
+
+    Only ``ACCEPTED_FORMATS`` are opened (Pillow is told so), and the pixel count is checked from
+    the header, before anything is decoded.
+    Raises UploadError, saying why, if the file is empty, over ``MAX_UPLOAD_BYTES`` or
+    ``MAX_PIXELS``, of another format, or damaged.
+    """
     if not data:
         raise UploadError("The file is empty.")
     if len(data) > MAX_UPLOAD_BYTES:
         raise UploadError(
             f"The file is {len(data) / 2**20:.1f} MB; the limit is {MAX_UPLOAD_BYTES / 2**20:.0f} MB."
         )
+    accepted = " or ".join(ACCEPTED_FORMATS)
     try:
-        image = Image.open(io.BytesIO(data))
-        if image.width * image.height > MAX_PIXELS:
-            raise UploadError(
-                f"The image is {image.width}x{image.height} pixels; the limit is "
-                f"{MAX_PIXELS / 1e6:.0f} megapixels."
-            )
+        image = Image.open(io.BytesIO(data), formats=list(ACCEPTED_FORMATS))
+    except Image.DecompressionBombError as e:  # Pillow's own, far larger limit
+        raise UploadError(f"The image is far over the limit of {MAX_PIXELS / 1e6:.0f} megapixels.") from e
+    except UnidentifiedImageError as e:
+        raise UploadError(_not_accepted(data)) from e
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise UploadError(f"This file could not be read as a {accepted} image ({e}).") from e
+    if image.width * image.height > MAX_PIXELS:
+        raise UploadError(
+            f"The image is {image.width}x{image.height} pixels; the limit is "
+            f"{MAX_PIXELS / 1e6:.0f} megapixels."
+        )
+    try:
         image.load()
         image = ImageOps.exif_transpose(image)
-    except UploadError:
-        raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        raise UploadError(f"This file could not be read as a PNG or JPEG image ({e}).") from e
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise UploadError(f"This {image.format} image is damaged and could not be read ({e}).") from e
     if image.width < 1 or image.height < 1:
         raise UploadError("The image has no pixels.")
+    if image.mode.startswith("I"):  # 16-bit greyscale PNG: keep the top 8 bits (convert() would clip)
+        image = Image.fromarray(np.clip(np.asarray(image, dtype=np.int64) >> 8, 0, 255).astype(np.uint8))
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         # Transparent areas count as white paper.
         image = image.convert("RGBA")
         paper = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(paper, image)
     return image.convert("RGB")
+
+
+# Leading bytes of formats people upload by mistake, to name them in the message.
+_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"), (b"BM", "BMP"),
+    (b"II*\0", "TIFF"), (b"MM\0*", "TIFF"), (b"%!PS", "EPS / PostScript"), (b"\xc5\xd0\xd3\xc6", "EPS"),
+    (b"%PDF", "PDF"), (b"\0\0\1\0", "ICO"), (b"qoif", "QOI"), (b"DDS ", "DDS"),
+    (b"\0\0\0\x0cjP  ", "JPEG 2000"), (b"\xff\x4f\xff\x51", "JPEG 2000"),
+)
+
+
+def _not_accepted(data: bytes) -> str:
+    """Why Pillow, limited to ``ACCEPTED_FORMATS``, could not identify ``data``, for the user."""
+    kind = next((name for magic, name in _SIGNATURES if data.startswith(magic)), None)
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        kind = "WebP"
+    elif data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"mif1", b"avif"):
+        kind = "HEIC / AVIF"
+    if kind in ACCEPTED_FORMATS:
+        return f"This {kind} file is damaged: its header could not be read. Save it again and retry."
+    found = f"This is a {kind} file" if kind else f"This file is not a {' or '.join(ACCEPTED_FORMATS)} image"
+    return (f"{found}; only {' and '.join(ACCEPTED_FORMATS)} images are accepted. "
+            f"Save or export it as {' or '.join(ACCEPTED_FORMATS)}.")
 
 
 def fitted_size(width: int, height: int, max_side: int) -> tuple[int, int]:

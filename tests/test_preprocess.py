@@ -1,10 +1,12 @@
 import io
+import struct
+import zlib
 
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from PIL import Image, ImageDraw
+from PIL import EpsImagePlugin, Image, ImageDraw
 
 from explorer.preprocess import (
     MAX_PIXELS,
@@ -87,7 +89,7 @@ def test_transparent_png_counts_as_paper():
 
 @pytest.mark.parametrize("data, reason", [
     (b"", "empty"),
-    (b"this is not an image at all", "could not be read"),
+    (b"this is not an image at all", "not a PNG or JPEG image"),
     (encode(Image.new("L", (100, 100), 200)), "No handwriting"),
     (encode(Image.new("RGB", (64, 64), (250, 250, 250))), "No handwriting"),
 ])
@@ -227,3 +229,83 @@ def test_preview_never_has_an_empty_side(width, height, max_side):
 def test_preview_refuses_a_size_below_one():
     with pytest.raises(ValueError, match="max_side"):
         preview(Image.new("RGB", (5, 5)), 0)
+
+
+# --- Only PNG and JPEG are opened --------------------------------------------------------------------
+
+
+def writable_formats() -> list[str]:
+    """Image formats other than PNG and JPEG that this Pillow can write (so can make a test file of)."""
+    found = []
+    for fmt in ("GIF", "BMP", "TIFF", "WEBP", "EPS", "ICO", "PPM", "TGA", "PCX", "SGI", "JPEG2000", "PDF",
+                "QOI", "DDS"):
+        try:
+            encode(stroke_image(size=(64, 64), box=(10, 10, 40, 50), width=4).convert("RGB"), fmt)
+        except (OSError, KeyError, ValueError):
+            continue
+        found.append(fmt)
+    return found
+
+
+@pytest.mark.parametrize("fmt", writable_formats())
+def test_other_formats_are_refused_naming_the_accepted_ones(fmt):
+    data = encode(stroke_image(size=(64, 64), box=(10, 10, 40, 50), width=4).convert("RGB"), fmt)
+    with pytest.raises(UploadError) as info:
+        to_mnist(data)
+    assert "PNG" in str(info.value) and "JPEG" in str(info.value)
+
+
+def test_eps_is_never_handed_to_ghostscript(monkeypatch):
+    """An EPS file renamed .png must not reach Pillow's EPS plugin (which runs Ghostscript)."""
+    calls = []
+
+    def ghostscript(*args, **kwargs):
+        calls.append(args)
+        return Image.new("RGB", (64, 64), "white").im
+
+    monkeypatch.setattr(EpsImagePlugin, "Ghostscript", ghostscript)
+    eps = encode(stroke_image(size=(64, 64), box=(10, 10, 40, 50), width=4).convert("RGB"), "EPS")
+    with pytest.raises(UploadError, match="EPS"):
+        to_mnist(eps)
+    assert calls == []
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "MPO"])  # MPO: a JPEG with a second picture, from phones
+def test_png_and_jpeg_still_open(fmt):
+    image = stroke_image().convert("RGB")
+    data = encode(image, fmt, **({"save_all": True, "append_images": [image]} if fmt == "MPO" else {}))
+    assert to_mnist(data).image.max() == pytest.approx(1.0)
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header says width x height but whose pixel data is garbage: decoding it would fail."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"garbage") + chunk(b"IEND", b"")
+
+
+def jpeg_header_only(width: int, height: int) -> bytes:
+    """A small JPEG whose frame header (SOF0) is patched to say width x height."""
+    data = bytearray(encode(Image.new("L", (16, 16), 200), "JPEG"))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+@pytest.mark.parametrize("data", [png_header_only(10_000, 5_000), png_header_only(100_000, 100_000),
+                                  png_header_only(2**31 - 1, 2**31 - 1), jpeg_header_only(8000, 5001),
+                                  jpeg_header_only(65535, 65535)],
+                         ids=["png-50MP", "png-10GP", "png-max", "jpeg-40MP+", "jpeg-4GP"])
+def test_pixel_cap_is_applied_before_decoding(data):
+    with pytest.raises(UploadError, match="megapixels"):
+        to_mnist(data)
+
+
+def test_16_bit_greyscale_png_is_read_like_8_bit():
+    """A 16-bit scan was clipped to white by Pillow's conversion and refused as blank."""
+    eight = np.asarray(stroke_image(), dtype=np.uint16)
+    sixteen = Image.fromarray(eight * 257)  # the same picture, 0..65535
+    assert sixteen.mode == "I;16"
+    np.testing.assert_allclose(to_mnist(encode(sixteen)).image, to_mnist(encode(stroke_image())).image,
+                               atol=1 / 255)
