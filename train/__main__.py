@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 
+from .checkpoint import CheckpointError, check_output_folder
 from .data import DATA_ROOT_ENV, DATASETS, DatasetUnavailableError
 from .evaluate import format_metrics
 from .models import ARCHS, LIKELIHOODS, MODEL_KINDS, NOISES
@@ -52,11 +53,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr-final", type=float, default=d.lr_final,
                    help="cosine-decay the learning rate to this value by the last epoch (default: constant)")
     p.add_argument("--precision", choices=list(PRECISIONS), default=d.precision,
-                   help="bf16 autocasts the training steps; evaluation stays fp32 (default: %(default)s)")
+                   help="bf16 autocasts the training steps (evaluation stays fp32); auto uses bf16 where the "
+                        "device computes it natively (CUDA, CPUs with AVX512_BF16 or AMX), else fp32 "
+                        "(default: %(default)s)")
     p.add_argument("--seed", type=int, default=d.seed, help="default: %(default)s")
     p.add_argument("--device", default=d.device,
                    help="auto (CUDA, then Apple MPS, then CPU), cpu, cuda, mps (default: %(default)s)")
-    p.add_argument("--out", default=None, help="checkpoint folder to write, e.g. checkpoints/my-vae")
+    p.add_argument("--out", default=None,
+                   help="checkpoint folder to write, e.g. checkpoints/my-vae: a new or empty folder, or a "
+                        "checkpoint to replace (anything else is refused before training)")
     p.add_argument("--data-root", default=None, help=f"data root (default: ${DATA_ROOT_ENV} or ./data)")
     p.add_argument("--eval-samples", type=int, default=d.eval_samples,
                    help="z samples per test input for the final ELBO (default: %(default)s)")
@@ -75,8 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = TrainConfig(**options, progress=not args.no_progress)
         config.model_config()  # check the model settings before loading any data
+        if config.out:
+            try:
+                check_output_folder(config.out)
+            except CheckpointError as e:
+                raise CheckpointError(f"--out {config.out}: {e}") from None
         result = train(config)
-    except (DatasetUnavailableError, ValueError) as e:
+    except (DatasetUnavailableError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -14,12 +14,16 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .checkpoint import save_checkpoint
+from .checkpoint import check_output_folder, save_checkpoint
 from .data import DATASETS, Dataset, binarize, load_dataset
 from .evaluate import DEFAULT_ELBO_SAMPLES, evaluate_model, evaluation_inputs, mean_objective
 from .models import LatentModel, ModelConfig, build_model
 
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16")
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+# Likelihoods whose p(x|z) is defined only for x in [0, 1] (pixel intensities or binary pixels).
+UNIT_INTERVAL_LIKELIHOODS = ("bernoulli", "continuous-bernoulli")
+CPUINFO = "/proc/cpuinfo"
 
 
 @dataclass
@@ -43,7 +47,8 @@ class TrainConfig:
     batch_size: int = 128
     lr: float = 1e-3  # Adam learning rate
     lr_final: float | None = None  # if set, cosine decay of the lr to this value by the last epoch
-    precision: str = "fp32"  # "fp32", or "bf16" autocast for the training steps (evaluation is fp32)
+    precision: str = "auto"  # "bf16" autocast for the training steps (evaluation is fp32), "fp32", or
+    # "auto": bf16 where the device computes it natively, else fp32 (see resolve_precision)
     seed: int = 0  # seeds init, shuffling, noise, binarization and the evaluation
     device: str = "auto"  # "auto" (CUDA, then MPS, then CPU), "cpu", "cuda", "mps", ...
     out: str | None = None  # checkpoint folder to write; None writes nothing
@@ -85,7 +90,8 @@ class TrainResult:
 def pick_device(name: str = "auto") -> torch.device:
     """Resolve a device name; ``auto`` picks CUDA, then Apple MPS, then the CPU.
 
-    Raises ValueError if a named accelerator is not available.
+    name: "auto", "cpu", "cuda", "cuda:N" or "mps".
+    Raises ValueError naming the value for any other name, or if a named accelerator is not available.
     """
     if name == "auto":
         if torch.cuda.is_available():
@@ -94,12 +100,91 @@ def pick_device(name: str = "auto") -> torch.device:
         if mps is not None and mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        device = None
+    if device is None or device.type not in DEVICE_TYPES:
+        raise ValueError(f"unknown device {name!r}; expected auto, cpu, cuda, cuda:N or mps")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} requested but CUDA is not available; use --device auto")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"device {name!r} requested but there are {torch.cuda.device_count()} CUDA "
+                         f"devices; use --device cuda")
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"device {name!r} requested but Apple MPS is not available; use --device auto")
     return device
+
+
+def cpu_capability() -> str:
+    """The instruction set torch's CPU kernels use here: "AVX2", "AVX512", "DEFAULT", ... ("unknown"
+    if this torch cannot say). AVX512 alone does not mean native bf16 (see ``cpu_has_native_bf16``)."""
+    try:
+        return str(torch.backends.cpu.get_cpu_capability())
+    except (AttributeError, RuntimeError):
+        return "unknown"
+
+
+def cpu_has_native_bf16(cpuinfo: str = CPUINFO) -> bool:
+    """Whether this CPU computes bf16 matrix products natively: AVX512_BF16 or AMX.
+
+    Asks torch where it can tell (``torch._C._cpu._is_avx512_bf16_supported`` /
+    ``_is_amx_tile_supported``, absent from some builds), else reads the ``avx512_bf16`` /
+    ``amx_bf16`` flags of ``cpuinfo`` (Linux); False where neither can tell (e.g. macOS).
+    """
+    probes = [getattr(torch._C._cpu, name, None) for name in ("_is_avx512_bf16_supported",
+                                                             "_is_amx_tile_supported")]
+    probes = [probe for probe in probes if probe is not None]
+    if probes:
+        return any(probe() for probe in probes)
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
+            lines = [line for line in f if line.startswith("flags")]
+        flags = {flag for line in lines for flag in line.split(":", 1)[-1].split()}
+    except OSError:
+        return False
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def resolve_precision(requested: str, device: torch.device) -> str:
+    """The precision of the training steps: ``requested`` unless it is "auto", which gives "bf16"
+    where the device computes bf16 natively (CUDA with ``torch.cuda.is_bf16_supported`` without
+    emulation, a CPU with AVX512_BF16 or AMX) and "fp32" elsewhere (an AVX2 CPU would emulate bf16
+    and run slower than fp32; Apple MPS). returns: "fp32" or "bf16".
+    Raises ValueError for a value not in PRECISIONS.
+    """
+    if requested not in PRECISIONS:
+        raise ValueError(f"unknown precision {requested!r}; expected one of {list(PRECISIONS)}")
+    if requested != "auto":
+        return requested
+    if device.type == "cuda":
+        try:
+            native = torch.cuda.is_bf16_supported(including_emulation=False)
+        except TypeError:  # an older torch without the argument
+            native = torch.cuda.is_bf16_supported()
+        return "bf16" if native else "fp32"
+    if device.type == "cpu" and cpu_has_native_bf16():
+        return "bf16"
+    return "fp32"
+
+
+def check_data_range(likelihood: str, data: Dataset, binarize: bool = False) -> None:
+    """Refuse a likelihood (or dynamic binarization) that does not fit the data's values.
+
+    bernoulli and continuous-bernoulli, and ``binarize``, need every input in [0, 1]; the
+    Gaussian likelihoods take any real values. Reads the min and max of both splits.
+    Raises ValueError naming the likelihood, the data and its range, and what to use instead.
+    """
+    if likelihood not in UNIT_INTERVAL_LIKELIHOODS and not binarize:
+        return
+    low = min(float(data.train_x.min()), float(data.test_x.min()))
+    high = max(float(data.train_x.max()), float(data.test_x.max()))
+    if low >= 0.0 and high <= 1.0:
+        return
+    what = f"the {likelihood} likelihood" if likelihood in UNIT_INTERVAL_LIKELIHOODS else "--binarize"
+    fix = "use --likelihood gaussian or gaussian-learned" + (" without --binarize" if binarize else "")
+    raise ValueError(f"{what} needs inputs in [0, 1], but the {data.name} data range over "
+                     f"[{low:.3g}, {high:.3g}]; {fix}")
 
 
 def make_adam(model: torch.nn.Module, lr: float) -> torch.optim.Adam:
@@ -123,11 +208,20 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
 
     data: a preloaded Dataset (default: ``load_dataset(config.dataset, config.data_root)``).
     returns: TrainResult with the model (eval mode), metrics, and the checkpoint path if written.
-    Raises ValueError for invalid settings, DatasetUnavailableError if the data cannot be loaded.
+    metrics records the precision used ("precision"), the one asked for ("precision_requested")
+    and the CPU's ``cpu_capability``.
+    Raises, before the data is loaded, ValueError for an invalid device or precision and
+    CheckpointError (a ValueError) if ``config.out`` cannot be written (``check_output_folder``);
+    DatasetUnavailableError if the data cannot be loaded; ValueError, before the first step, if
+    the likelihood does not fit the data's range (``check_data_range``).
     """
     device = pick_device(config.device)
+    precision = resolve_precision(config.precision, device)
+    if config.out:
+        check_output_folder(config.out)
     data = data or load_dataset(config.dataset, config.data_root)
     model_config = config.model_config(data.data_shape, len(data.classes))
+    check_data_range(model_config.likelihood, data, config.binarize)
     torch.manual_seed(config.seed)
     # Each split is one tensor on the device; batches are drawn by index, no per-sample transforms.
     x_train, y_train = data.train_x.to(device), data.train_y.to(device)
@@ -145,7 +239,7 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
         )
     generator = torch.Generator(device=device).manual_seed(config.seed)
     shuffle = torch.Generator().manual_seed(config.seed)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16")
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
     history = []
     step_count = 0
     start = time.perf_counter()
@@ -187,7 +281,8 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
         metrics["test_binarization_seed"] = config.seed
     metrics.update({"binarized": config.binarize, "epochs": len(history), "wall_time_s": round(wall, 1),
                     "device": str(device), "device_name": _device_name(device), "torch": torch.__version__,
-                    "history": history})
+                    "precision": precision, "precision_requested": config.precision,
+                    "cpu_capability": cpu_capability(), "history": history})
     model.eval()
     checkpoint = None
     if config.out:
