@@ -14,14 +14,16 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from .checkpoint import CheckpointError, check_output_folder
 from .data import DATA_ROOT_ENV, Dataset, DatasetUnavailableError, load_dataset
 from .evaluate import format_metrics
-from .trainer import TrainConfig, train
+from .trainer import PRECISIONS, TrainConfig, train
 
 # Shared settings of the 28x28 image models: 784-512-256-d MLPs, batch 256, Adam 2e-3 with cosine
-# decay to 2e-5, bf16 autocast for the training steps (evaluation is always fp32).
+# decay to 2e-5; precision "auto": bf16 autocast for the training steps where the device computes
+# bf16 natively, else fp32 (evaluation is always fp32).
 _IMAGE = TrainConfig(hidden_dims=(512, 256), epochs=30, batch_size=256, lr=2e-3, lr_final=2e-5,
-                     precision="bf16", seed=0)
+                     precision="auto", seed=0)
 # The toy models: 2-64-64-1 MLPs on the two-Gaussians data.
 _TOY = TrainConfig(dataset="toy-gaussians", latent_dim=1, hidden_dims=(64, 64), epochs=100, batch_size=256,
                    lr=3e-3, lr_final=1e-4, seed=0)
@@ -52,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out-dir", default="checkpoints", help="where the folders go (default: %(default)s)")
     p.add_argument("--data-root", default=None, help=f"data root (default: ${DATA_ROOT_ENV} or ./data)")
     p.add_argument("--device", default="auto", help="default: %(default)s")
+    p.add_argument("--precision", choices=list(PRECISIONS), default=None,
+                   help="override the recipes' precision (default: theirs, auto)")
     p.add_argument("--only", nargs="+", choices=sorted(SHIPPED) + sorted(COMPARISONS),
                    help="retrain only these checkpoints")
     p.add_argument("--comparisons", action="store_true",
@@ -61,6 +65,13 @@ def main(argv: list[str] | None = None) -> int:
 
     recipes = {**SHIPPED, **COMPARISONS}
     names = args.only or list(COMPARISONS if args.comparisons else SHIPPED)
+    outs = {name: Path(args.out_dir) / name for name in names}
+    try:  # every output is checked before the first model trains
+        for out in outs.values():
+            check_output_folder(out)
+    except CheckpointError as e:
+        print(f"error: --out-dir {args.out_dir}: {e}", file=sys.stderr)
+        return 2
     start = time.perf_counter()
     datasets: dict[str, Dataset] = {}
     for name in names:
@@ -72,9 +83,13 @@ def main(argv: list[str] | None = None) -> int:
         except DatasetUnavailableError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-        config = replace(recipe, out=str(Path(args.out_dir) / name), device=args.device,
-                         progress=not args.no_progress)
-        result = train(config, data=datasets[recipe.dataset])
+        config = replace(recipe, out=str(outs[name]), device=args.device, progress=not args.no_progress,
+                         precision=args.precision or recipe.precision)
+        try:
+            result = train(config, data=datasets[recipe.dataset])
+        except (ValueError, OSError) as e:
+            print(f"error: {name}: {e}", file=sys.stderr)
+            return 2
         m = result.metrics
         print(f"{name}: {format_metrics(m)}; trained in {m['wall_time_s']:.0f} s, evaluated in "
               f"{m['evaluation_seconds']:.0f} s on {m['device']} -> {result.checkpoint}", flush=True)
