@@ -43,7 +43,8 @@ def to_mnist(data: bytes) -> Preprocessed:
 
     data: the file's bytes (dark ink on light paper or light on dark, any size, photo or scan).
     returns: Preprocessed with image float32 [28, 28] in [0, 1].
-    Raises UploadError if the file is empty, too large, not a readable image, or blank.
+    Raises UploadError, with a message for the user, if the file is empty, over the size or pixel
+    limit, not a PNG or JPEG, damaged, or blank; never anything else, whatever the image's size.
     """
     original = open_image(data)
     gray = to_grayscale(original)

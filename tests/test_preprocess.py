@@ -174,8 +174,9 @@ def test_images_at_the_pixel_cap_are_processed(size):
     image = Image.new("L", size, 235)
     w, h = size
     ImageDraw.Draw(image).rectangle((w // 3, h // 3, w // 2, max(h // 3, h - 1 - h // 3)), fill=20)
-    x = to_mnist(encode(image)).image
-    assert x.max() == pytest.approx(1.0) and max(ink_bbox(x)) >= 18
+    result = to_mnist(encode(image))
+    assert result.image.max() == pytest.approx(1.0) and max(ink_bbox(result.image)) >= 18
+    assert max(preview(result.original, 112).size) == 112 and min(preview(result.original, 112).size) >= 1
 
 
 dims = st.one_of(st.integers(1, 40), st.integers(1, 3000),
@@ -205,7 +206,7 @@ def test_damaged_uploads_become_a_digit_or_say_why(fmt, cut, flips):
 # --- The preview of the upload ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("size", [*EXTREME_SIZES, (8000, 5000), (28, 28), (112, 112)],
+@pytest.mark.parametrize("size", [*EXTREME_SIZES, (28, 28), (112, 112)],
                          ids=lambda s: f"{s[0]}x{s[1]}")
 @pytest.mark.parametrize("max_side", [1, 28, 112])
 def test_preview_fits_any_size(size, max_side):
