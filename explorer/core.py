@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 
 from train import CheckpointError, LatentModel, ModelConfig, load_checkpoint
+from train.checkpoint import recover_interrupted_saves
 from train.data import FASHION_MNIST_CLASSES, MNIST_CLASSES, read_idx, to_unit_interval
 from train.models import corrupt
 from train.schema import CheckpointMetadata, read_metadata
@@ -121,10 +122,15 @@ def list_checkpoints(root: str | Path = CHECKPOINT_DIR) -> list[CheckpointInfo]:
     A folder whose config.json or metrics.json is missing, unparsable or fails ``train.schema`` is
     listed with its ``error`` set, so the caller shows it as broken instead of failing; every
     other folder is unaffected. Adding a folder needs no code change.
+
+    First puts right what a killed ``save_checkpoint`` left under ``root`` (see
+    ``train.checkpoint.recover_interrupted_saves``: leftovers of dead processes only), so a
+    checkpoint whose replacement was interrupted is listed again under its name.
     """
     root = Path(root)
     if not root.is_dir():
         return []
+    recover_interrupted_saves(root)
     found = []
     for folder in sorted(p for p in root.iterdir() if not p.name.startswith(".")):
         if not folder.is_dir():

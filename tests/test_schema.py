@@ -93,3 +93,18 @@ def test_a_symlinked_checkpoint_is_followed_and_a_dangling_link_is_listed_as_bro
     assert infos["linked-ae"].error is None and infos["linked-ae"].model_config.kind == "ae"
     assert "which is not a folder" in infos["dangling"].error
     assert "which is not a folder" in infos["to-a-file"].error
+
+
+def test_a_checkpoint_whose_replacement_was_killed_is_listed_again_under_its_name(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    pid = int(dead.stdout)  # a process that has exited: its leftovers may be recovered
+    copy_shipped(tmp_path, "mnist-ae-2d")
+    # Killed between its two renames: the old checkpoint was moved aside, the new one not yet in.
+    os.rename(tmp_path / "mnist-ae-2d", tmp_path / f".mnist-ae-2d.old-{pid}-0a1b2c3d")
+    infos = list_checkpoints(tmp_path)
+    assert [i.name for i in infos] == ["mnist-ae-2d"] and infos[0].error is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mnist-ae-2d"]
