@@ -15,7 +15,7 @@ import streamlit as st
 if __package__ in (None, ""):  # `streamlit run explorer/app.py` without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from explorer import resources, sidebar, state, ui  # noqa: E402
+from explorer import sidebar, state, ui  # noqa: E402
 from explorer.views import (  # noqa: E402
     conditional,
     decode,
@@ -58,12 +58,6 @@ state.restore(state.GLOBAL_PARAMS)  # a bookmarked URL, before any widget is dra
 state.persist(ALL_PARAMS)
 st.set_page_config(page_title="latent-explorer", page_icon="🔭", layout="wide",
                    initial_sidebar_state="collapsed" if ui.presenting() else "auto")
-
-try:
-    resources.test_set()
-except FileNotFoundError as e:
-    st.error(f"The shipped MNIST test digits are missing: {e}")
-    st.stop()
 
 sidebar.render()
 # Each page is its view module's file, run as a script (so AppTest can switch to it by path).

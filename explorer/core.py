@@ -21,7 +21,7 @@ from PIL import Image
 
 from train import CheckpointError, LatentModel, ModelConfig, load_checkpoint
 from train.checkpoint import recover_interrupted_saves
-from train.data import FASHION_MNIST_CLASSES, MNIST_CLASSES, read_idx, to_unit_interval
+from train.data import FASHION_MNIST_CLASSES, MNIST_CLASSES, read_split, to_unit_interval
 from train.models import corrupt
 from train.schema import CheckpointMetadata, read_metadata
 
@@ -179,19 +179,11 @@ def load_test_set(dataset: str = "mnist") -> tuple[torch.Tensor, np.ndarray]:
     and how to restore it if a shipped file is missing, damaged or does not match the other.
     """
     images_file, labels_file = test_set_files(dataset)
-    arrays = []
-    for path in (images_file, labels_file):
-        try:
-            arrays.append(read_idx(path))
-        except (ValueError, OSError) as e:  # truncated, corrupt or unreadable
-            raise TestSetError(f"{path} is damaged ({e}). {RESTORE_ASSETS}") from e
-    images, labels = arrays
-    if images.ndim != 3 or images.shape[1:] != (28, 28) or labels.shape != images.shape[:1] or (
-            labels.max(initial=0) > 9):
-        raise TestSetError(f"{images_file} ({images.shape}) and {labels_file} ({labels.shape}, labels up "
-                           f"to {labels.max(initial=0)}) are not 28x28 images with a label 0..9 each. "
-                           f"{RESTORE_ASSETS}")
-    return to_unit_interval(torch.from_numpy(images)), labels.astype(np.int64)
+    try:
+        images, labels = read_split(images_file, labels_file)
+    except (ValueError, OSError) as e:  # IdxError: truncated, corrupt or not matching; unreadable
+        raise TestSetError(f"{' '.join(str(e).split()).rstrip('.')}. {RESTORE_ASSETS}") from e
+    return to_unit_interval(torch.from_numpy(images)), labels
 
 
 @torch.inference_mode()

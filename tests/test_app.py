@@ -249,7 +249,7 @@ def test_unreadable_upload_shows_an_error_and_the_page_keeps_working(app):
     open_page(app, "draw")
     app.file_uploader(key="upload").set_value(("broken.png", b"not a png", "image/png")).run()
     assert not app.exception
-    assert any("could not be read" in e.value for e in app.error)
+    assert any("only PNG and JPEG images are accepted" in e.value for e in app.error)
     app.file_uploader(key="upload").set_value(("blank.png", _blank_png(), "image/png")).run()
     assert any("No handwriting" in e.value for e in app.error)
     app.file_uploader(key="upload").set_value(None).run()
