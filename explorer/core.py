@@ -245,10 +245,8 @@ def reconstruct(model: LatentModel, images: np.ndarray | torch.Tensor,
     returns: (reconstructions float32 [M, 28, 28], the mean of p(x|z), clipped to [0, 1],
               nll float32 [M]: -log p(targets | z = encode(images)) summed over pixels, in nats).
     """
-    x = _as_batch(images)
-    out = model.decoder(model.encode(x))
-    mean = model.likelihood.mean(out).clamp(0.0, 1.0)
-    return mean[:, 0].numpy(), model.likelihood.nll(out, x if targets is None else _as_batch(targets)).numpy()
+    result = model.reconstruct(_as_batch(images), target=None if targets is None else _as_batch(targets))
+    return result.mean[:, 0].clamp(0.0, 1.0).numpy(), result.nll.numpy()
 
 
 @torch.inference_mode()

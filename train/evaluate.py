@@ -76,13 +76,9 @@ def log_importance_weights(model: LatentModel, x: torch.Tensor, y: torch.Tensor 
     """
     if not model.config.variational:
         raise ValueError(f"{model.config.kind!r} has no posterior q(z|x); importance sampling needs a VAE")
-    k, n, d = eps.shape
     mu, logvar = model.posterior(x, y)  # [N, d]
     z = mu + torch.exp(0.5 * logvar) * eps  # [K, N, d]
-    c = model.condition(y, n)
-    c_rep = None if c is None else c.repeat(k, 1)
-    x_rep = x.expand(k, *x.shape).reshape(k * n, *x.shape[1:])
-    log_px_z = -model.likelihood.nll(model.decoder(z.reshape(k * n, d), c_rep), x_rep).view(k, n)
+    log_px_z = -model.reconstruction(z, x, y).nll  # [K, N]
     return log_px_z + standard_normal_log_density(z) - diagonal_normal_log_density(z, mu, logvar)
 
 
@@ -180,9 +176,9 @@ def evaluate_model(model: LatentModel, x: torch.Tensor, y: torch.Tensor | None =
             noisy = torch.cat([model.corrupt(x[i : i + EVAL_BATCH], generator)
                                for i in range(0, x.shape[0], EVAL_BATCH)])
             with torch.no_grad():
-                out = torch.cat([model.decoder(model.encoder(noisy[i : i + EVAL_BATCH]))
-                                 for i in range(0, x.shape[0], EVAL_BATCH)])
-                metrics["test_corrupted_recon_nll"] = model.likelihood.nll(out, x).double().mean().item()
+                batches = [slice(i, i + EVAL_BATCH) for i in range(0, x.shape[0], EVAL_BATCH)]
+                nll = torch.cat([model.reconstruct(noisy[b], target=x[b]).nll for b in batches])
+                metrics["test_corrupted_recon_nll"] = nll.double().mean().item()
             metrics["corruption"] = {"noise": model.config.noise, "level": model.config.noise_level}
     metrics["evaluation_seconds"] = round(time.perf_counter() - start, 1)
     return metrics

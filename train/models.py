@@ -206,6 +206,26 @@ class LossTerms:
         return self.recon + kl_weight * self.kl if kl_weight != 1 else self.loss
 
 
+@dataclass
+class Reconstruction:
+    """p(x|z) at given latents, scored against given targets (``LatentModel.reconstruction``).
+
+    nll: float [N] (or [S, N] for S latents per input) -log p(x|z) summed over x's values, in nats;
+    params: the decoder's output, the parameters of p(x|z), [N or S*N, k * C, ...].
+    ``mean`` is E[x|z], float [N or S, N, *data_shape] (in [0, 1] for the Bernoulli likelihoods),
+    computed only when asked for.
+    """
+
+    nll: torch.Tensor
+    params: torch.Tensor
+    likelihood: Likelihood
+
+    @property
+    def mean(self) -> torch.Tensor:
+        mean = self.likelihood.mean(self.params)
+        return mean.view(*self.nll.shape, *mean.shape[1:])
+
+
 # --- Likelihoods p(x|z): how the decoder's output parameterises the distribution of x.
 
 
@@ -456,9 +476,35 @@ class LatentModel(nn.Module):
         """z: float32 [N, d] -> one draw x ~ p(x|z) each, float32 [N, *data_shape]."""
         return self.likelihood.sample(self.decoder(z, self.condition(y, z.shape[0])), generator)
 
-    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """x: float32 [N, *data_shape] -> decode(encode(x)), the same shape."""
-        return self.decode(self.encode(x, y), y)
+    def reconstruction(self, z: torch.Tensor, x: torch.Tensor,
+                       y: torch.Tensor | None = None) -> Reconstruction:
+        """p(x|z) at the latents z, scored against the targets x: E[x|z] and -log p(x|z) in nats.
+
+        z: float32 [N, d], or [S, N, d] for S latents per input (e.g. samples from q(z|x)), all
+        scored against the same target; x: float32 [N, *data_shape] targets; y: int64 [N] labels
+        (the CVAE's condition, shared by the S latents of an input), else None.
+        returns: Reconstruction with nll float32 [N] (or [S, N]) and its mean E[x|z] on demand.
+        Raises ValueError if a conditional model gets no labels.
+        """
+        n = x.shape[0]
+        c = self.condition(y, n)
+        if z.dim() == 2:
+            params = self.decoder(z, c)
+            return Reconstruction(self.likelihood.nll(params, x), params, self.likelihood)
+        s = z.shape[0]  # S latents per input, decoded as one batch of S * N
+        params = self.decoder(z.reshape(s * n, -1), None if c is None else c.repeat(s, 1))
+        x_rep = x.expand(s, *x.shape).reshape(s * n, *x.shape[1:])
+        return Reconstruction(self.likelihood.nll(params, x_rep).view(s, n), params, self.likelihood)
+
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None,
+                    target: torch.Tensor | None = None) -> Reconstruction:
+        """x through the model: z = encode(x) (the posterior mean for the VAE family), then p(x|z),
+        scored against ``target`` (default x itself; e.g. the clean digit when x is corrupted).
+
+        x, target: float32 [N, *data_shape]; y: int64 [N] (the CVAE). returns: Reconstruction with
+        mean [N, *data_shape] and nll [N] in nats.
+        """
+        return self.reconstruction(self.encode(x, y), x if target is None else target, y)
 
     def objective(self, x: torch.Tensor, y: torch.Tensor | None = None, n_samples: int = 1) -> LossTerms:
         """Per-input objective in nats for x float32 [N, *data_shape].
@@ -484,7 +530,7 @@ class AutoEncoder(LatentModel):
 
     def objective(self, x, y=None, n_samples=1):
         """returns LossTerms with loss = recon = -log p(x | z = encoder(x)), [N] nats; kl = 0."""
-        recon = self.likelihood.nll(self.forward(x).decoder_out, x)
+        recon = self.reconstruction(self.encoder(x), x).nll
         return LossTerms(loss=recon, recon=recon)
 
 
@@ -520,7 +566,7 @@ class DenoisingAutoEncoder(AutoEncoder):
     def objective(self, x, y=None, n_samples=1):
         """-log p(x | z = encoder(corrupt(x))) in training mode, -log p(x | encoder(x)) in eval mode."""
         source = self.corrupt(x) if self.training else x
-        recon = self.likelihood.nll(self.decoder(self.encoder(source)), x)
+        recon = self.reconstruction(self.encoder(source), x).nll
         return LossTerms(loss=recon, recon=recon)
 
 
@@ -559,17 +605,12 @@ class VAE(LatentModel):
         """
         if n_samples < 1:
             raise ValueError(f"n_samples must be >= 1, got {n_samples}")
-        n = x.shape[0]
-        c = self.condition(y, n)
-        mu, logvar = self.encoder(x, c).chunk(2, dim=-1)  # [N, d] each
+        mu, logvar = self.posterior(x, y)  # [N, d] each
         size = (n_samples, *mu.shape)
-        z = reparameterize(mu.expand(size), logvar.expand(size)).reshape(n_samples * n, -1)  # [S*N, d]
-        if n_samples == 1:
-            recon = self.likelihood.nll(self.decoder(z, c), x)
-        else:
-            c_rep = None if c is None else c.repeat(n_samples, 1)
-            x_rep = x.expand(n_samples, *x.shape).reshape(n_samples * n, *x.shape[1:])
-            recon = self.likelihood.nll(self.decoder(z, c_rep), x_rep).view(n_samples, n).mean(dim=0)
+        z = reparameterize(mu.expand(size), logvar.expand(size))  # [S, N, d]
+        recon = self.reconstruction(z[0] if n_samples == 1 else z, x, y).nll  # [N] or [S, N]
+        if n_samples > 1:
+            recon = recon.mean(dim=0)
         kl = gaussian_kl(mu, logvar)
         return LossTerms(loss=recon + kl, recon=recon, kl=kl)
 
