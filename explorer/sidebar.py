@@ -23,9 +23,8 @@ def render() -> None:
                        f"`{core.RETRAIN_COMMAND}`.")
             return
         by_name = {info.name: info for info in infos}
-        if st.session_state.get(state.MODEL.key) not in by_name:
-            fallback = ui.DEFAULT_MODEL if ui.DEFAULT_MODEL in by_name else infos[0].name
-            st.session_state[state.MODEL.key] = fallback
+        if state.MODEL.get() not in by_name:
+            state.MODEL.set(ui.DEFAULT_MODEL if ui.DEFAULT_MODEL in by_name else infos[0].name)
         name = st.selectbox("Model", list(by_name), key=state.MODEL.key,
                             format_func=lambda n: short(by_name[n]),
                             help="Every folder under checkpoints/. Each page shows the model picked here.")

@@ -17,8 +17,44 @@ import numpy as np
 import streamlit as st
 
 
+class _SessionValue:
+    """Reading and writing one value of ``st.session_state`` through its declared key, so that code
+    never spells a key: a renamed key then fails at import, not silently."""
+
+    key: str
+
+    def get(self, default: Any = None) -> Any:
+        """The current value, or ``default`` if the session has none."""
+        return st.session_state.get(self.key, default)
+
+    def set(self, value: Any) -> None:
+        """Set the value (also a widget callback: ``on_click=PAGE.PARAM.set, args=(value,)``)."""
+        st.session_state[self.key] = value
+
+    def default(self, value: Any) -> None:
+        """Give the value (e.g. a widget's first value) unless the session already has one (from a
+        bookmark, or kept by ``persist``); widgets keyed here never pass value=."""
+        st.session_state.setdefault(self.key, value)
+
+    def clear(self) -> None:
+        """Forget the value."""
+        st.session_state.pop(self.key, None)
+
+    def item(self, *parts: Any) -> Key:
+        """A key derived from this one, for one of several widgets of the same kind (e.g. one
+        traversal slider per latent dimension): ``f"{key}-{part}-..."``."""
+        return Key("-".join([self.key, *map(str, parts)]))
+
+
 @dataclass(frozen=True)
-class Param:
+class Key(_SessionValue):
+    """A piece of per-session state kept out of the URL (e.g. the user's drawn digit)."""
+
+    key: str
+
+
+@dataclass(frozen=True)
+class Param(_SessionValue):
     """One piece of view state: ``name`` in the URL, ``key`` in session state.
 
     parse: URL text -> value, raising ValueError for a value the page cannot show (it is ignored);
@@ -152,8 +188,3 @@ def _shown(p: Param) -> str | None:
         return None
     return p.show(value)
 
-
-def default(key: str, value) -> None:
-    """Give a widget its first value through session state (widgets keyed here never pass value=,
-    so a value restored from the URL or kept by ``persist`` wins without a warning)."""
-    st.session_state.setdefault(key, value)

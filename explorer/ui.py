@@ -17,8 +17,8 @@ from . import core, plots, resources, state
 IMAGE_SCALE = 8  # 28x28 -> 224x224 crisp pixels
 ROW_SCALE = 4  # smaller, for rows of reconstructions
 DEFAULT_MODEL = "mnist-vae-2d"
-USER_DIGIT = "user-digit"  # session key: the last drawn or uploaded digit, float32 [28, 28] in [0, 1]
-USER_DIGIT_SOURCE = "user-digit-source"  # "your drawing" or the uploaded file's name
+USER_DIGIT = state.Key("user-digit")  # the last drawn or uploaded digit, float32 [28, 28] in [0, 1]
+USER_DIGIT_SOURCE = state.Key("user-digit-source")  # "your drawing" or the uploaded file's name
 
 
 # --- what a page needs from the selected model ------------------------------------------------
@@ -40,7 +40,7 @@ def is_2d(config: ModelConfig) -> bool:
 
 def selected_name() -> str:
     """The checkpoint folder chosen in the sidebar's model picker."""
-    return st.session_state.get(state.MODEL.key) or DEFAULT_MODEL
+    return state.MODEL.get() or DEFAULT_MODEL
 
 
 def require(fits: Callable[[ModelConfig], bool], needs: str) -> core.CheckpointInfo | None:
@@ -67,7 +67,7 @@ def require(fits: Callable[[ModelConfig], bool], needs: str) -> core.CheckpointI
 
 def select_model(name: str) -> None:
     """Switch the sidebar's model picker (a button callback)."""
-    st.session_state[state.MODEL.key] = name
+    state.MODEL.set(name)
 
 
 def report_unreadable(info: core.CheckpointInfo) -> None:
@@ -123,13 +123,15 @@ def partner_choices(current: str, fits: Callable[[ModelConfig], bool]) -> list[s
     return sorted(infos, key=rank)
 
 
-def compare_picker(label: str, current: str, fits: Callable[[ModelConfig], bool], key: str = "compare",
+def compare_picker(label: str, current: str, fits: Callable[[ModelConfig], bool], param: state.Param,
                    default_first: bool = True) -> str | None:
-    """A "compare with" selectbox of other fitting checkpoints (or none); returns the choice."""
+    """A "compare with" selectbox of other fitting checkpoints (or none), kept under the page's
+    ``param``; returns the choice. A value that does not fit (e.g. from a URL) is replaced by the
+    default: the first partner if ``default_first``, else none."""
     options = ["none", *partner_choices(current, fits)]
-    if st.session_state.get(key) not in options:
-        st.session_state[key] = options[1] if default_first and len(options) > 1 else "none"
-    choice = st.selectbox(label, options, key=key)
+    if param.get() not in options:
+        param.set(options[1] if default_first and len(options) > 1 else "none")
+    choice = st.selectbox(label, options, key=param.key)
     return None if choice == "none" else choice
 
 
@@ -156,7 +158,7 @@ def picture(pixels: np.ndarray | bytes, caption: str | None = None, target=st,
 
 
 def presenting() -> bool:
-    return bool(st.session_state.get(state.PRESENT.key))
+    return bool(state.PRESENT.get())
 
 
 def dark_theme() -> bool:
@@ -226,9 +228,9 @@ def last_click(chart_key: str, param: state.Param) -> np.ndarray | None:
     """
     selected = clicked_z(st.session_state.get(chart_key))
     if selected is not None:
-        st.session_state[param.key] = selected
+        param.set(selected)
         state.publish_one(param)
-    return st.session_state.get(param.key)
+    return param.get()
 
 
 def picked_index(event) -> int | None:
@@ -245,15 +247,10 @@ def picked_index(event) -> int | None:
     return None
 
 
-def set_state(key: str, value) -> None:
-    """A button callback: st.session_state[key] = value."""
-    st.session_state[key] = value
-
-
-def index_input(label: str, key: str, default: int, target=st, n: int = 10_000, **kwargs) -> int:
-    """A test-set index (0..n-1) kept in session state (and so in the URL when the page says so)."""
-    state.default(key, default)
-    return int(target.number_input(label, min_value=0, max_value=n - 1, step=1, key=key, **kwargs))
+def index_input(label: str, param: state.Param, default: int, target=st, n: int = 10_000, **kwargs) -> int:
+    """A test-set index (0..n-1) kept under the page's ``param`` (and so in the URL)."""
+    param.default(default)
+    return int(target.number_input(label, min_value=0, max_value=n - 1, step=1, key=param.key, **kwargs))
 
 
 def digit_caption(index: int, labels: np.ndarray, names=plots.DIGITS) -> str:

@@ -7,9 +7,11 @@ import streamlit as st
 
 from explorer import core, resources, state, ui
 
+INDEX = state.Param("digit", "cvae-index", state.int_in(0, 9_999))
+CLASS = state.Param("class", "cvae-class", state.int_in(0, 9))
 Z = state.Param("z", "cvae-z", state.parse_z, state.show_z)
-PARAMS = (state.Param("digit", "cvae-index", state.int_in(0, 9_999)),
-          state.Param("class", "cvae-class", state.int_in(0, 9)), Z)
+PARAMS = (INDEX, CLASS, Z)
+PLANE = "cvae-plane"  # the style plane's chart (its selection is the click)
 
 
 def fits(config) -> bool:
@@ -26,7 +28,7 @@ def render() -> None:
                "its z with every class; or fix a class and click the style plane.")
     left, right = st.columns(2)
     with left:
-        index = ui.index_input("Style of test digit", "cvae-index", 0)
+        index = ui.index_input("Style of test digit", INDEX, 0)
         z = core.style_of(m.model, images[index], int(labels[index]))
         caption = ui.digit_caption(index, labels, m.class_names)
         ui.image(np.asarray(images[index, 0]), caption=f"{caption}, style z = "
@@ -35,8 +37,8 @@ def render() -> None:
         ten = core.decode_with_labels(m.model, np.repeat(z[None], 10, axis=0), list(range(10)))
         ui.picture(core.strip(ten, scale=3), caption=f"classes 0–9 decoded in the style of #{index}")
     with right:
-        state.default("cvae-class", 3)
-        digit = st.radio("Class", list(range(10)), horizontal=True, key="cvae-class")
+        CLASS.default(3)
+        digit = st.radio("Class", list(range(10)), horizontal=True, key=CLASS.key)
         style_plane(m, labels, digit)
     n = 12
     plane_images = core.decode_with_labels(m.model, core.prior_quantile_grid(n), [digit] * n * n)
@@ -47,9 +49,9 @@ def render() -> None:
 @st.fragment
 def style_plane(m: core.ExplorerModel, labels: np.ndarray, digit: int) -> None:
     """Click a style z: only this fragment reruns."""
-    clicked = ui.last_click("cvae-plane", Z)
+    clicked = ui.last_click(PLANE, Z)
     plot_col, image_col = st.columns([3, 2])
-    ui.plane_chart(m, "Click a style z", "cvae-plane", clicked, target=plot_col, height=340, legend=False)
+    ui.plane_chart(m, "Click a style z", PLANE, clicked, target=plot_col, height=340, legend=False)
     # Before any click, the style z = 0 (the prior's mean) is drawn.
     style = np.zeros(2, np.float32) if clicked is None else np.asarray(clicked, dtype=np.float32)
     drawn = core.decode_with_labels(m.model, style[None], [digit])[0]

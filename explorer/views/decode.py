@@ -8,15 +8,15 @@ import streamlit as st
 from explorer import core, resources, state, ui
 
 Z = state.Param("z", "decode-z", state.parse_z, state.show_z)
-PARAMS = (Z, state.Param("compare", "decode-compare", state.parse_text))
+COMPARE = state.Param("compare", "decode-compare", state.parse_text)
+PARAMS = (Z, COMPARE)
 
 
 def render() -> None:
     m = ui.selected_model(ui.is_2d, "a 2-D latent whose decoder takes z alone (the CVAE has its own page)")
     if m is None:
         return
-    compare = ui.compare_picker("Also decode the same z with", m.name, ui.is_2d, key="decode-compare",
-                                default_first=False)
+    compare = ui.compare_picker("Also decode the same z with", m.name, ui.is_2d, COMPARE, default_first=False)
     plane(m, compare)
 
 

@@ -8,9 +8,11 @@ import streamlit as st
 from explorer import core, resources, state, ui
 
 NOISES = {"mask": "masking (pixels set to 0)", "gaussian": "additive Gaussian"}
-PARAMS = (state.Param("digit", "denoise-index", state.int_in(0, 9_999)),
-          state.Param("noise", "denoise-noise", state.one_of(*NOISES)),
-          state.Param("level", "denoise-level", state.float_in(0.0, 0.9)))
+INDEX = state.Param("digit", "denoise-index", state.int_in(0, 9_999))
+NOISE = state.Param("noise", "denoise-noise", state.one_of(*NOISES))
+LEVEL = state.Param("level", "denoise-level", state.float_in(0.0, 0.9))
+PARAMS = (INDEX, NOISE, LEVEL)
+COMPARE = state.Key("denoise-compare")  # per picked model: the models shown beside it
 
 
 def render() -> None:
@@ -27,18 +29,17 @@ def render() -> None:
     st.caption(f"{trained}. Each reconstruction is scored against the *clean* digit: "
                "−log p(x_clean | z = encode(x_noisy)), in nats.")
     index_col, noise_col, level_col = st.columns(3)
-    index = ui.index_input("Test digit", "denoise-index", 7, target=index_col)
-    state.default("denoise-noise", config.noise if config.kind == "dae" else "mask")
-    state.default("denoise-level", float(config.noise_level) if config.kind == "dae" else 0.3)
-    noise = noise_col.radio("Noise", list(NOISES), horizontal=True, key="denoise-noise",
-                            format_func=NOISES.get)
+    index = ui.index_input("Test digit", INDEX, 7, target=index_col)
+    NOISE.default(config.noise if config.kind == "dae" else "mask")
+    LEVEL.default(float(config.noise_level) if config.kind == "dae" else 0.3)
+    noise = noise_col.radio("Noise", list(NOISES), horizontal=True, key=NOISE.key, format_func=NOISES.get)
     level = level_col.slider("Noise level (masked fraction, or std)", min_value=0.0, max_value=0.9, step=0.05,
-                             key="denoise-level")
-    others = [n for n in ui.partner_choices(m.name, lambda c: ui.decodes_z_alone(c)
-                                            and c.latent_dim == m.model.latent_dim)
-              if resources.checkpoint(n).dataset == resources.checkpoint(m.name).dataset]
+                             key=LEVEL.key)
+    # Other models of the same data (partner_choices keeps to the dataset) and latent size.
+    latent_dim = m.model.latent_dim
+    others = ui.partner_choices(m.name, lambda c: ui.decodes_z_alone(c) and c.latent_dim == latent_dim)
     compare = st.multiselect("Compare with", others, default=lecture_trio(others),
-                             key=f"denoise-compare-{m.name}")
+                             key=COMPARE.item(m.name).key)
     clean = np.asarray(images[index, 0])
     noisy = core.corrupt_image(clean, noise, level, seed=index)
     models = [m] + [x for x in (ui.load_or_report(resources.explorer_model, core.CHECKPOINT_DIR / n)

@@ -12,8 +12,13 @@ from explorer.preprocess import UploadError, preview, to_mnist
 
 CANVAS_SIZE = 240
 STROKE_WIDTH = 20  # canvas pixels: about 2 MNIST pixels once a digit is fitted in 20x20
-TRAIL = "user-trail"  # session key: {model name: the drawing's location after each stroke, float32 [T, d]}
-PARAMS = (state.Param("compare", "compare", state.parse_text),)
+TRAIL = state.Key("user-trail")  # {model name: the drawing's location after each stroke, float32 [T, d]}
+SEEN = state.Key("draw-seen")  # {"drawing" | "upload": a token of the input last seen}
+CURRENT = state.Key("draw-current")  # "drawing" or "upload": the input that changed last
+UPLOAD = state.Key("upload")  # the file uploader
+CANVAS = state.Key("canvas")  # the drawing canvas
+COMPARE = state.Param("compare", "draw-compare", state.parse_text)
+PARAMS = (COMPARE,)
 
 
 def render() -> None:
@@ -26,8 +31,8 @@ def render() -> None:
         st.markdown("**Draw a digit**: each stroke moves it on the plane.")
         drawing = canvas_png()
         upload = st.file_uploader("…or upload a PNG or JPEG of one handwritten digit (dark on light or light "
-                                  "on dark)", type=["png", "jpg", "jpeg"], key="upload")
-        other_name = ui.compare_picker("Compare with", m.name, ui.decodes_z_alone)
+                                  "on dark)", type=["png", "jpg", "jpeg"], key=UPLOAD.key)
+        other_name = ui.compare_picker("Compare with", m.name, ui.decodes_z_alone, COMPARE)
     result, source = latest_input(drawing, upload)
     if result is None:
         plane_col.info("Draw a digit on the canvas or upload a photo. It is converted like MNIST: grayscale, "
@@ -73,10 +78,10 @@ def canvas_png() -> bytes | None:
     from streamlit_drawable_canvas import st_canvas  # registers its component inside the app only
 
     result = st_canvas(stroke_width=STROKE_WIDTH, stroke_color="#000000", background_color="#ffffff",
-                       height=CANVAS_SIZE, width=CANVAS_SIZE, drawing_mode="freedraw", key="canvas",
+                       height=CANVAS_SIZE, width=CANVAS_SIZE, drawing_mode="freedraw", key=CANVAS.key,
                        return_image_data=True)
     if not (result.json_data or {}).get("objects"):
-        st.session_state.pop(TRAIL, None)
+        TRAIL.clear()
         return None
     return result.image_bytes
 
@@ -89,15 +94,16 @@ def latest_input(drawing: bytes | None, upload):
     """
     tokens = {"drawing": drawing and hashlib.sha1(drawing).hexdigest(),
               "upload": upload and upload.file_id}
-    seen = st.session_state.setdefault("draw-seen", {})
+    SEEN.default({})
+    seen = SEEN.get()
     changed = [k for k, token in tokens.items() if token and seen.get(k) != token]
     seen.update(tokens)
-    current = changed[-1] if changed else st.session_state.get("draw-current")
+    current = changed[-1] if changed else CURRENT.get()
     if current is None or not tokens.get(current):
         current = "drawing" if drawing else "upload" if upload else None
-    st.session_state["draw-current"] = current
+    CURRENT.set(current)
     if current is None:
-        st.session_state.pop(ui.USER_DIGIT, None)
+        ui.USER_DIGIT.clear()
         return None, None
     data, name = (drawing, "your drawing") if current == "drawing" else (upload.getvalue(), upload.name)
     try:
@@ -105,8 +111,8 @@ def latest_input(drawing: bytes | None, upload):
     except UploadError as e:
         st.error(f"**{name}**: {e}", icon=":material/warning:")
         return None, None
-    st.session_state[ui.USER_DIGIT] = result.image
-    st.session_state[ui.USER_DIGIT_SOURCE] = name
+    ui.USER_DIGIT.set(result.image)
+    ui.USER_DIGIT_SOURCE.set(name)
     return result, name
 
 
@@ -115,7 +121,8 @@ def update_trail(z: np.ndarray, source: str, model_name: str) -> np.ndarray:
     return that trail, float32 [T, d]; an upload has no trail."""
     if source != "your drawing":
         return np.asarray([z])
-    trails = st.session_state.setdefault(TRAIL, {})
+    TRAIL.default({})
+    trails = TRAIL.get()
     trail = trails.get(model_name)
     if trail is None:
         trail = np.asarray([z])

@@ -7,7 +7,9 @@ import streamlit as st
 
 from explorer import core, plots, resources, state, ui
 
-PARAMS = (state.Param("digit", "hd-index", state.int_in(0, 9_999)),)
+INDEX = state.Param("digit", "hd-index", state.int_in(0, 9_999))
+PARAMS = (INDEX,)
+TRAVERSAL = state.Key("hd-traversal")  # one slider per latent dimension and chosen digit
 SLIDER_RANGE = 4.0
 
 
@@ -31,13 +33,13 @@ def render() -> None:
     proj = resources.projection(str(m.folder))
     left, right = st.columns([3, 2])
     with right:
-        index = ui.index_input("Traverse around test digit", "hd-index", 0)
+        index = ui.index_input("Traverse around test digit", INDEX, 0)
         base = np.clip(m.codes[index], -SLIDER_RANGE, SLIDER_RANGE)
         sliders = st.columns(4)
         z = np.array([
             sliders[i % 4].slider(f"z{i + 1}" + ("" if active[i] else " (inactive)"),
                                   min_value=-SLIDER_RANGE, max_value=SLIDER_RANGE, value=float(base[i]),
-                                  step=0.1, key=f"hd-{index}-z{i}")
+                                  step=0.1, key=TRAVERSAL.item(index, i).key)
             for i in range(d)
         ], dtype=np.float32)
         pair = st.columns(2)

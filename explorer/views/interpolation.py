@@ -9,15 +9,14 @@ from explorer import core, plots, resources, state, ui
 
 N_TEST = 10_000
 ENDS = ("test digit", "your digit")
-PARAMS = (
-    state.Param("from", "interp-start", state.int_in(0, N_TEST - 1)),
-    state.Param("to", "interp-end", state.int_in(0, N_TEST - 1)),
-    state.Param("from_source", "interp-start-source", state.one_of(*ENDS)),
-    state.Param("to_source", "interp-end-source", state.one_of(*ENDS)),
-    state.Param("steps", "interp-steps", state.int_in(3, 16)),
-    state.Param("path", "interp-method", state.one_of(*core.INTERPOLATIONS)),
-    state.Param("compare", "compare", state.parse_text),
-)
+START = state.Param("from", "interp-start", state.int_in(0, N_TEST - 1))
+END = state.Param("to", "interp-end", state.int_in(0, N_TEST - 1))
+START_SOURCE = state.Param("from_source", "interp-start-source", state.one_of(*ENDS))
+END_SOURCE = state.Param("to_source", "interp-end-source", state.one_of(*ENDS))
+STEPS = state.Param("steps", "interp-steps", state.int_in(3, 16))
+METHOD = state.Param("path", "interp-method", state.one_of(*core.INTERPOLATIONS))
+COMPARE = state.Param("compare", "interp-compare", state.parse_text)
+PARAMS = (START, END, START_SOURCE, END_SOURCE, STEPS, METHOD, COMPARE)
 
 
 def render() -> None:
@@ -25,16 +24,16 @@ def render() -> None:
     if m is None:
         return
     images, labels = resources.test_set(m.dataset)
-    user = st.session_state.get(ui.USER_DIGIT)
+    user = ui.USER_DIGIT.get()
     c0, c1, c2, c3, c4 = st.columns([3, 3, 3, 2, 3])
     with c0:
-        other_name = ui.compare_picker("Compare with", m.name, ui.decodes_z_alone)
-    start = end_ui(c1, "From", "interp-start", 3, user is not None)
-    end = end_ui(c2, "To", "interp-end", 2, user is not None)
-    state.default("interp-steps", 10)
-    state.default("interp-method", "linear")
-    steps = c3.slider("Steps", 3, 16, key="interp-steps")
-    method = c4.radio("Path", core.INTERPOLATIONS, horizontal=True, key="interp-method",
+        other_name = ui.compare_picker("Compare with", m.name, ui.decodes_z_alone, COMPARE)
+    start = end_ui(c1, "From", START, START_SOURCE, 3, user is not None)
+    end = end_ui(c2, "To", END, END_SOURCE, 2, user is not None)
+    STEPS.default(10)
+    METHOD.default("linear")
+    steps = c3.slider("Steps", 3, 16, key=STEPS.key)
+    method = c4.radio("Path", core.INTERPOLATIONS, horizontal=True, key=METHOD.key,
                       format_func={"linear": "linear", "spherical": "spherical (slerp)"}.get)
     formula = ("z(t) = (1 − t)·z_start + t·z_end" if method == "linear" else
                "z(t) = sin((1 − t)ω)/sin ω · z_start + sin(tω)/sin ω · z_end, ω the angle between them")
@@ -68,18 +67,18 @@ def render() -> None:
                  f"interp-plot-{model.name}", target=column)
 
 
-def end_ui(column, label: str, key: str, default: int, has_user_digit: bool) -> int | str:
-    """One end of the path: a test index, or the user's drawn or uploaded digit if there is one."""
-    source_key = f"{key}-source"
-    state.default(source_key, "test digit")
+def end_ui(column, label: str, index: state.Param, source: state.Param, default: int,
+           has_user_digit: bool) -> int | str:
+    """One end of the path: a test ``index``, or the user's drawn or uploaded digit if there is one
+    and ``source`` says so."""
+    source.default("test digit")
+    chosen = "test digit"
     if has_user_digit:
-        source = column.radio(f"{label}", ENDS, horizontal=True, key=source_key, label_visibility="collapsed")
-    else:
-        source = "test digit"
-    if source == "your digit":
-        column.caption(f"{label}: {st.session_state.get(ui.USER_DIGIT_SOURCE, 'your digit')}")
+        chosen = column.radio(f"{label}", ENDS, horizontal=True, key=source.key, label_visibility="collapsed")
+    if chosen == "your digit":
+        column.caption(f"{label}: {ui.USER_DIGIT_SOURCE.get('your digit')}")
         return "user"
-    return ui.index_input(f"{label} test index", key, default, target=column,
+    return ui.index_input(f"{label} test index", index, default, target=column,
                           help="Or click a digit on the Latent map and choose it there.")
 
 
@@ -92,7 +91,7 @@ def code_of(model: core.ExplorerModel, end: int | str, images, user: np.ndarray 
 
 def describe(end: int | str, labels: np.ndarray, names) -> str:
     if end == "user":
-        return st.session_state.get(ui.USER_DIGIT_SOURCE, "your digit")
+        return ui.USER_DIGIT_SOURCE.get("your digit")
     return f"a {names[labels[end]]} (#{end})"
 
 

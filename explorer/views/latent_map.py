@@ -6,13 +6,13 @@ import numpy as np
 import streamlit as st
 
 from explorer import core, plots, resources, state, ui
+from explorer.views import interpolation, posterior, reconstructions
 
-PARAMS = (
-    state.Param("compare", "map-compare", state.parse_text),
-    state.Param("manifold", "manifold", state.parse_flag, state.show_flag),
-    state.Param("tiles", "manifold-n", state.int_in(5, 20)),
-    state.Param("spacing", "manifold-spacing", state.one_of(*core.MANIFOLD_SPACINGS)),
-)
+COMPARE = state.Param("compare", "map-compare", state.parse_text)
+MANIFOLD = state.Param("manifold", "manifold", state.parse_flag, state.show_flag)
+TILES = state.Param("tiles", "manifold-n", state.int_in(5, 20))
+SPACING = state.Param("spacing", "manifold-spacing", state.one_of(*core.MANIFOLD_SPACINGS))
+PARAMS = (COMPARE, MANIFOLD, TILES, SPACING)
 
 
 def render() -> None:
@@ -26,17 +26,17 @@ def render() -> None:
     compare_col, on_col, spacing_col, n_col = st.columns([3, 2, 3, 3])
     with compare_col:
         # One scatter by default: the first page renders faster; AE vs VAE is one pick away.
-        other_name = ui.compare_picker("Side by side with", m.name, ui.is_image_model, key="map-compare",
+        other_name = ui.compare_picker("Side by side with", m.name, ui.is_image_model, COMPARE,
                                        default_first=False)
-    state.default("manifold", False)
-    state.default("manifold-spacing", "prior")
-    state.default("manifold-n", 12)
-    overlay = on_col.toggle("Manifold overlay", key="manifold",
+    MANIFOLD.default(False)
+    SPACING.default("prior")
+    TILES.default(12)
+    overlay = on_col.toggle("Manifold overlay", key=MANIFOLD.key,
                             help="Tile decoded images over the plane (2-D latents only).")
     spacings = {"prior": "prior quantiles", "data": "the data's range"}
     spacing = spacing_col.radio("Tiles spaced by", core.MANIFOLD_SPACINGS, horizontal=True,
-                                disabled=not overlay, key="manifold-spacing", format_func=spacings.get)
-    n = n_col.slider("Tiles per side", 5, 20, key="manifold-n", disabled=not overlay)
+                                disabled=not overlay, key=SPACING.key, format_func=spacings.get)
+    n = n_col.slider("Tiles per side", 5, 20, key=TILES.key, disabled=not overlay)
     shown = ui.with_comparison(m, other_name)
     for column, model in zip(st.columns(len(shown)), shown, strict=True):
         with column:
@@ -68,19 +68,19 @@ def scatter(m: core.ExplorerModel, labels: np.ndarray, images, overlay: bool, sp
 
 
 def picked_digit(index: int, images, labels: np.ndarray, m: core.ExplorerModel) -> None:
-    """A clicked test digit, with buttons to use it on other pages."""
+    """A clicked test digit, with buttons that hand it to other pages (through their parameters)."""
     left, right = st.columns([1, 2])
     key = m.name
     ui.image(images[index, 0].numpy(), caption=ui.digit_caption(index, labels, m.class_names),
              scale=ui.ROW_SCALE, target=left)
     right.button("Interpolate from this digit", key=f"pick-start-{key}",
-                 on_click=ui.set_state, args=("interp-start", index))
+                 on_click=interpolation.START.set, args=(index,))
     right.button("Interpolate to this digit", key=f"pick-end-{key}",
-                 on_click=ui.set_state, args=("interp-end", index))
+                 on_click=interpolation.END.set, args=(index,))
     right.button("Reconstruct this digit", key=f"pick-recon-{key}",
-                 on_click=ui.set_state, args=("recon-indices", str(index)))
+                 on_click=reconstructions.DIGITS.set, args=(str(index),))
     right.button("Its posterior q(z|x)", key=f"pick-post-{key}",
-                 on_click=ui.set_state, args=("post-index", index))
+                 on_click=posterior.INDEX.set, args=(index,))
 
 
 if __name__ == "__main__":  # run as a page by st.navigation

@@ -8,11 +8,10 @@ import streamlit as st
 from explorer import core, plots, resources, state, ui
 
 SOURCES = ("test digit", "your digit")
-PARAMS = (
-    state.Param("digit", "post-index", state.int_in(0, 9_999)),
-    state.Param("source", "post-source", state.one_of(*SOURCES)),
-    state.Param("seed", "post-seed", state.int_in(0, 2**31 - 1)),
-)
+INDEX = state.Param("digit", "post-index", state.int_in(0, 9_999))
+SOURCE = state.Param("source", "post-source", state.one_of(*SOURCES))
+SEED = state.Param("seed", "post-seed", state.int_in(0, 2**31 - 1))
+PARAMS = (INDEX, SOURCE, SEED)
 
 
 def fits(config) -> bool:
@@ -28,19 +27,19 @@ def render() -> None:
                "The ellipses are its 1σ and 2σ contours; the dots are samples z = μ + σ·ε "
                "(reparameterization), decoded below. A β-VAE pays β times more for information in z, so "
                "its posteriors are wider: compare by picking `mnist-betavae-2d` in the sidebar.")
-    user = st.session_state.get(ui.USER_DIGIT)
+    user = ui.USER_DIGIT.get()
     source_col, index_col, seed_col = st.columns(3)
-    state.default("post-source", "test digit")
+    SOURCE.default("test digit")
     source = "test digit"
     if user is not None:
-        source = source_col.radio("Digit", SOURCES, horizontal=True, key="post-source")
+        source = source_col.radio("Digit", SOURCES, horizontal=True, key=SOURCE.key)
     if source == "your digit":
-        x, name = user, st.session_state.get(ui.USER_DIGIT_SOURCE, "your digit")
+        x, name = user, ui.USER_DIGIT_SOURCE.get("your digit")
     else:
-        index = ui.index_input("Test digit", "post-index", 0, target=index_col)
+        index = ui.index_input("Test digit", INDEX, 0, target=index_col)
         x, name = np.asarray(images[index, 0]), ui.digit_caption(index, labels, m.class_names)
-    state.default("post-seed", 0)
-    seed = int(seed_col.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="post-seed"))
+    SEED.default(0)
+    seed = int(seed_col.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key=SEED.key))
     mu, sigma = core.posterior_of(m.model, x)
     samples = core.posterior_samples(mu, sigma, 10, seed)
     left, right = st.columns([3, 2])

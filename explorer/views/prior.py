@@ -6,9 +6,10 @@ import streamlit as st
 
 from explorer import core, plots, resources, state, ui
 
-PARAMS = (state.Param("seed", "prior-seed", state.int_in(0, 2**31 - 1)),
-          state.Param("samples", "prior-n", state.int_in(8, 48)),
-          state.Param("compare", "compare", state.parse_text))
+SEED = state.Param("seed", "prior-seed", state.int_in(0, 2**31 - 1))
+SAMPLES = state.Param("samples", "prior-n", state.int_in(8, 48))
+COMPARE = state.Param("compare", "prior-compare", state.parse_text)
+PARAMS = (SEED, SAMPLES, COMPARE)
 
 
 def render() -> None:
@@ -22,11 +23,12 @@ def render() -> None:
     compare_col, seed_col, n_col = st.columns([2, 1, 2])
     with compare_col:
         other_name = ui.compare_picker("Compare with", m.name,
-                                       lambda c: ui.decodes_z_alone(c) and c.latent_dim == m.model.latent_dim)
-    state.default("prior-seed", 0)
-    state.default("prior-n", 24)
-    seed = int(seed_col.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="prior-seed"))
-    n = n_col.slider("Samples", min_value=8, max_value=48, step=8, key="prior-n")
+                                       lambda c: ui.decodes_z_alone(c) and c.latent_dim == m.model.latent_dim,
+                                       COMPARE)
+    SEED.default(0)
+    SAMPLES.default(24)
+    seed = int(seed_col.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key=SEED.key))
+    n = n_col.slider("Samples", min_value=8, max_value=48, step=8, key=SAMPLES.key)
     z = core.prior_samples(n, m.model.latent_dim, seed)
     models = ui.with_comparison(m, other_name)
     for column, model in zip(st.columns(2), models, strict=False):

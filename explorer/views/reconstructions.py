@@ -7,8 +7,9 @@ import streamlit as st
 
 from explorer import core, resources, state, ui
 
-PARAMS = (state.Param("digits", "recon-indices", state.parse_text),
-          state.Param("compare", "compare", state.parse_text))
+DIGITS = state.Param("digits", "recon-indices", state.parse_text)  # test indices, e.g. "0, 1, 2"
+COMPARE = state.Param("compare", "recon-compare", state.parse_text)
+PARAMS = (DIGITS, COMPARE)
 
 
 def render() -> None:
@@ -19,12 +20,12 @@ def render() -> None:
     n_test = len(labels)
     compare_col, text_col, button_col = st.columns([2, 3, 1])
     with compare_col:
-        other_name = ui.compare_picker("Compare with", m.name, ui.decodes_z_alone)
+        other_name = ui.compare_picker("Compare with", m.name, ui.decodes_z_alone, COMPARE)
     if button_col.button("Random digits", icon=":material/casino:", key="recon-random"):
         rng = np.random.default_rng()
-        st.session_state["recon-indices"] = ", ".join(map(str, rng.choice(n_test, 5, replace=False)))
-    state.default("recon-indices", "0, 1, 2, 3, 4")
-    text = text_col.text_input("Test indices (comma-separated, 0–9999)", key="recon-indices")
+        DIGITS.set(", ".join(map(str, rng.choice(n_test, 5, replace=False))))
+    DIGITS.default("0, 1, 2, 3, 4")
+    text = text_col.text_input("Test indices (comma-separated, 0–9999)", key=DIGITS.key)
     try:
         indices = parse_indices(text, n_test)
     except ValueError as e:
