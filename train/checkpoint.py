@@ -108,9 +108,9 @@ def save_checkpoint(
     Guarantees:
     - Nothing but a checkpoint is ever replaced or deleted: a folder holding any file that is not a
       checkpoint file is refused, as is a file or a link.
-    - Whenever the process stops (an exception, Ctrl-C, SIGKILL, a power cut after the data
-      reached the disk), ``folder`` holds the complete old checkpoint or the complete new one, never
-      a mix: the new one is written to ``.<name>.tmp-<pid>-<tag>`` and flushed; the old one is
+    - Whenever the process stops (an exception, Ctrl-C, SIGKILL), ``folder`` holds the complete old
+      checkpoint or the complete new one, never a mix: the new one is written to
+      ``.<name>.tmp-<pid>-<tag>`` and flushed to disk (fsync); the old one is
       renamed to ``.<name>.old-<pid>-<tag>``; the new one is renamed to ``<name>``; the old one is
       deleted. An exception puts the old one back before it propagates. After a kill between the
       two renames, ``<name>`` is briefly missing and the old checkpoint sits under its hidden name:
@@ -168,11 +168,12 @@ def recover_interrupted_saves(parent: str | os.PathLike) -> list[str]:
 
     For each leftover ``.<name>.tmp-<pid>-<tag>`` / ``.<name>.old-<pid>-<tag>`` (see
     ``save_checkpoint``) of a process <pid> that is no longer running: if ``<name>`` is missing, the
-    old checkpoint is renamed back to it; then, if ``<name>`` is a checkpoint, the other leftovers
-    of that name are deleted (an unfinished new checkpoint, an old one already replaced). Entries of
-    a running process (a save in progress, this process's own), entries that do not match these
-    names exactly, and leftovers that are not shaped like a checkpoint folder (only checkpoint
-    files inside) are never touched.
+    newest complete old checkpoint is renamed back to it; an unfinished new checkpoint (tmp) is
+    deleted (it was never put in place); an old one that was already replaced is deleted only if
+    ``<name>`` is a checkpoint (else it is kept and reported). Entries of a running process (a save
+    in progress, this process's own), entries that do not match these names exactly, and leftovers
+    that are not shaped like a checkpoint folder (a real folder holding only checkpoint files) are
+    never touched.
 
     Cheap when there is nothing to do (one directory listing) and never raises: a missing
     ``parent`` gives ``[]``; a step that fails is reported and skipped.
