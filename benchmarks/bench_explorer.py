@@ -62,7 +62,7 @@ async def first_render(browser, url: str) -> float:
 async def main_async(args) -> None:
     from playwright.async_api import async_playwright
 
-    from explorer.core import CHECKPOINT_DIR
+    from explorer.catalogue import CHECKPOINT_DIR
     from train import load_checkpoint
 
     vae = load_checkpoint(CHECKPOINT_DIR / "mnist-vae-2d")

@@ -25,13 +25,13 @@ def warm_up(names: tuple[str, ...] = ("mnist-vae-2d", "mnist-ae-2d")) -> float:
     start = time.perf_counter()
     from streamlit.runtime.caching import cache_data_api  # noqa: F401 - its logger must exist first
 
-    from explorer import core, resources
+    from explorer import catalogue, resources
 
     quiet = _quiet_streamlit_loggers()  # "no runtime" warnings are expected before the server runs
     try:
         for name in names:
             try:
-                resources.warm_up(str(core.CHECKPOINT_DIR / name))
+                resources.warm_up(str(catalogue.CHECKPOINT_DIR / name))
             except (ValueError, OSError) as e:  # CheckpointError, TestSetError, FileNotFoundError, ...
                 print(f"latent-explorer: {name} is not warmed up: {' '.join(str(e).split())}",
                       file=sys.stderr, flush=True)

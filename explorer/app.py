@@ -2,7 +2,8 @@
 
 This file holds only the layout: the sidebar (model picker, presenter switch) and the page list.
 Each page is a module in ``explorer/views/``; figures live in ``explorer/plots.py``, torch logic in
-``explorer/core.py`` (no streamlit) and cached resources in ``explorer/resources.py``.
+the modules without streamlit (``explorer/inference.py`` and others) and cached resources in
+``explorer/resources.py``.
 """
 
 from __future__ import annotations

@@ -334,3 +334,36 @@ def _enlarge_marks(trace) -> None:
     line = getattr(trace, "line", None)
     if line is not None and isinstance(line.width, int | float):
         line.width = line.width * PRESENTER_SCALE
+
+
+# --- Selection events of clickable charts (what st.plotly_chart(on_select=...) returns).
+
+
+def selected_points(event) -> list[dict]:
+    """The selected points of a plotly selection event ({"selection": {"points": [...]}}), or []."""
+    try:
+        return list(event["selection"]["points"] or [])
+    except (KeyError, TypeError):
+        return []
+
+
+def clicked_z(event) -> np.ndarray | None:
+    """The (x, y) of the first clicked point in a plotly selection event as float32 [2], or None."""
+    for point in selected_points(event):
+        if "x" in point and "y" in point:
+            return np.array([point["x"], point["y"]], dtype=np.float32)
+    return None
+
+
+def picked_index(event) -> int | None:
+    """The test index (customdata[1]) of the first clicked digit in a selection event, or None.
+
+    WebGL traces report customdata as {"0": label, "1": index}, SVG traces as [label, index].
+    """
+    for point in selected_points(event):
+        custom = point.get("customdata")
+        if isinstance(custom, dict):
+            custom = [custom.get("0"), custom.get("1")]
+        if isinstance(custom, list | tuple) and len(custom) >= 2 and custom[1] is not None:
+            return int(custom[1])
+    return None

@@ -14,7 +14,7 @@ from train import load_checkpoint
 from train.data import toy_gaussians
 from train.schema import read_metadata
 
-from . import core, plots
+from . import catalogue, geometry, inference, plots, testdata
 
 PLANE_GRID = 110  # points per side of the invisible click grid
 
@@ -23,34 +23,34 @@ PLANE_GRID = 110  # points per side of the invisible click grid
 def test_set(dataset: str = "mnist") -> tuple:
     """(images float32 torch [10000, 1, 28, 28] in [0, 1], labels int64 numpy [10000]) of ``dataset``
     (raises FileNotFoundError)."""
-    return core.load_test_set(dataset)
+    return testdata.load_test_set(dataset)
 
 
-def checkpoints() -> list[core.CheckpointInfo]:
-    """Every folder under ``core.CHECKPOINT_DIR``, read from JSON only (see ``list_checkpoints``)."""
-    return _checkpoints(str(core.CHECKPOINT_DIR))
+def checkpoints() -> list[catalogue.CheckpointInfo]:
+    """Every folder under ``catalogue.CHECKPOINT_DIR``, read from JSON only (see ``list_checkpoints``)."""
+    return _checkpoints(str(catalogue.CHECKPOINT_DIR))
 
 
 @st.cache_resource(ttl=60, show_spinner=False)
-def _checkpoints(root: str) -> list[core.CheckpointInfo]:
+def _checkpoints(root: str) -> list[catalogue.CheckpointInfo]:
     """Re-read at most once a minute, so new folders appear without a restart and a rerun never
     waits for the disk. A resource, not cache_data: every caller gets the same read-only list
     instead of an unpickled copy (pages look it up several times per run)."""
-    return core.list_checkpoints(root)
+    return catalogue.list_checkpoints(root)
 
 
-def checkpoint(name: str) -> core.CheckpointInfo | None:
+def checkpoint(name: str) -> catalogue.CheckpointInfo | None:
     """The listed checkpoint called ``name``, or None."""
     return next((info for info in checkpoints() if info.name == name), None)
 
 
 @st.cache_resource(show_spinner="Loading a checkpoint and encoding the test set…")
-def explorer_model(folder: str) -> core.ExplorerModel:
+def explorer_model(folder: str) -> inference.ExplorerModel:
     """The image model in ``folder`` with its dataset's test set encoded (raises CheckpointError,
     ValueError, FileNotFoundError)."""
     meta = read_metadata(folder)
     images, labels = test_set(meta.config.dataset)
-    return core.load_explorer_model(meta, images, labels)
+    return inference.load_explorer_model(meta, images, labels)
 
 
 @st.cache_resource(show_spinner="Loading a checkpoint…")
@@ -62,8 +62,8 @@ def plain_model(folder: str):
 @st.cache_resource
 def plane(folder: str) -> tuple[tuple[float, ...], np.ndarray]:
     """(extent, grid float32 [G, 2]) of the clickable z-plane of the 2-D model in ``folder``."""
-    extent = core.plane_extent(explorer_model(folder).codes)
-    return extent, core.plane_grid(extent, PLANE_GRID)
+    extent = geometry.plane_extent(explorer_model(folder).codes)
+    return extent, geometry.plane_grid(extent, PLANE_GRID)
 
 
 @st.cache_resource(max_entries=64)
@@ -83,17 +83,17 @@ def plane_figure(folder: str, title: str, height: int, legend: bool, dark: bool,
 def manifold(folder: str, n: int, spacing: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(xs, ys, decoded tiles [n*n, 28, 28]) of the manifold overlay of the 2-D model in ``folder``."""
     m = explorer_model(folder)
-    xs, ys = core.manifold_axes(m.codes, n, spacing)
-    return xs, ys, core.manifold_images(m.model, xs, ys)
+    xs, ys = geometry.manifold_axes(m.codes, n, spacing)
+    return xs, ys, inference.manifold_images(m.model, xs, ys)
 
 
 @st.cache_resource
-def projection(folder: str) -> core.Projection:
+def projection(folder: str) -> geometry.Projection:
     """PCA of the test-set codes of the model in ``folder`` (d > 2)."""
-    return core.pca_2d(explorer_model(folder).codes)
+    return geometry.pca_2d(explorer_model(folder).codes)
 
 
-def view_points(m: core.ExplorerModel) -> tuple[np.ndarray, core.Projection | None]:
+def view_points(m: inference.ExplorerModel) -> tuple[np.ndarray, geometry.Projection | None]:
     """The test set's codes as 2-D points to draw: (float32 [N, 2], None) for a 2-D latent, or their
     PCA projection and the projection (to place more latents with ``transform``) for d > 2."""
     if m.model.latent_dim == 2:
@@ -109,9 +109,9 @@ def toy_data():
 
 
 @st.cache_resource(show_spinner="Preparing the toy demo…")
-def toy_demo(folder: str) -> core.ToyDemo:
+def toy_demo(folder: str) -> inference.ToyDemo:
     """The toy model in ``folder`` on the two-Gaussians test points (raises CheckpointError)."""
-    return core.toy_demo(plain_model(folder), toy_data().test_x)
+    return inference.toy_demo(plain_model(folder), toy_data().test_x)
 
 
 def warm_up(folder: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from . import core, resources, state, ui
+from . import catalogue, resources, state, ui
 
 PRESENTER_CSS = """
 <style>
@@ -19,8 +19,8 @@ def render() -> None:
     infos = resources.checkpoints()
     with st.sidebar:
         if not infos:
-            st.warning(f"No checkpoint folders under `{core.CHECKPOINT_DIR}`. Create them with "
-                       f"`{core.RETRAIN_COMMAND}`.")
+            st.warning(f"No checkpoint folders under `{catalogue.CHECKPOINT_DIR}`. Create them with "
+                       f"`{catalogue.RETRAIN_COMMAND}`.")
             return
         by_name = {info.name: info for info in infos}
         if state.MODEL.get() not in by_name:
@@ -40,23 +40,23 @@ def render() -> None:
         st.html(PRESENTER_CSS)
 
 
-def short(info: core.CheckpointInfo) -> str:
+def short(info: catalogue.CheckpointInfo) -> str:
     """One line: name · kind · dataset · d · headline metric (or "broken" for a folder that fails)."""
     config = info.model_config
     if info.error or config is None:
         return f"{info.name} · broken"
-    return (f"{info.name} · {core.kind_label(config)} · {info.dataset} · d = {config.latent_dim} · "
-            f"{core.headline(info.metrics)}")
+    return (f"{info.name} · {catalogue.kind_label(config)} · {info.dataset} · d = {config.latent_dim} · "
+            f"{catalogue.headline(info.metrics)}")
 
 
-def listing(info: core.CheckpointInfo) -> str:
+def listing(info: catalogue.CheckpointInfo) -> str:
     """One line of the list of every checkpoint: ``short``, or for a broken folder also its reason."""
     if info.error:
         return f"{info.name} · **broken**: {info.error}"
     return short(info)
 
 
-def describe(info: core.CheckpointInfo) -> None:
+def describe(info: catalogue.CheckpointInfo) -> None:
     """The selected model: what it is and its test metrics, in nats per test input."""
     config, metrics = info.model_config, info.metrics
     if info.error or config is None:

@@ -12,7 +12,7 @@ import streamlit as st
 
 from train import CheckpointError, ModelConfig
 
-from . import core, plots, resources, state
+from . import catalogue, imaging, inference, plots, resources, state, testdata
 
 IMAGE_SCALE = 8  # 28x28 -> 224x224 crisp pixels
 ROW_SCALE = 4  # smaller, for rows of reconstructions
@@ -21,21 +21,7 @@ USER_DIGIT = state.Key("user-digit")  # the last drawn or uploaded digit, float3
 USER_DIGIT_SOURCE = state.Key("user-digit-source")  # "your drawing" or the uploaded file's name
 
 
-# --- what a page needs from the selected model ------------------------------------------------
-
-
-def is_image_model(config: ModelConfig) -> bool:
-    """A model of 28x28 one-channel images (MNIST, Fashion-MNIST)."""
-    return tuple(config.data_shape) == (1, 28, 28)
-
-
-def decodes_z_alone(config: ModelConfig) -> bool:
-    """An image model whose decoder takes z alone (not the conditional VAE, which also needs y)."""
-    return is_image_model(config) and not config.conditional
-
-
-def is_2d(config: ModelConfig) -> bool:
-    return decodes_z_alone(config) and config.latent_dim == 2
+# --- the selected model and what a page needs of it ---------------------------------------------
 
 
 def selected_name() -> str:
@@ -43,23 +29,23 @@ def selected_name() -> str:
     return state.MODEL.get() or DEFAULT_MODEL
 
 
-def require(fits: Callable[[ModelConfig], bool], needs: str) -> core.CheckpointInfo | None:
-    """The selected checkpoint if its config satisfies ``fits``; otherwise None, after saying what
-    this page ``needs`` and offering a button for each checkpoint that fits."""
+def require(need: catalogue.Need) -> catalogue.CheckpointInfo | None:
+    """The selected checkpoint if it fits the page's ``need`` (``catalogue.NEEDS``); otherwise None,
+    after saying what the page needs and offering a button for each checkpoint that fits."""
     info = resources.checkpoint(selected_name())
     if info is None:
         st.warning(f"No checkpoint folder `{selected_name()}`. Pick one in the sidebar, or create the "
-                   f"shipped ones with `{core.RETRAIN_COMMAND}`.")
+                   f"shipped ones with `{catalogue.RETRAIN_COMMAND}`.")
         return None
     config = info.model_config
     if config is None:
         report_unreadable(info)
         return None
-    if fits(config):
+    if need.fits(config):
         return info
-    st.info(f"This view needs {needs}. The selected model, `{info.name}`, is a {config.describe()} "
+    st.info(f"This view needs {need.text}. The selected model, `{info.name}`, is a {config.describe()} "
             f"({info.dataset}).", icon=":material/swap_horiz:")
-    suitable = [i.name for i in resources.checkpoints() if i.model_config and fits(i.model_config)]
+    suitable = [i.name for i in resources.checkpoints() if i.model_config and need.fits(i.model_config)]
     for column, name in zip(st.columns(max(len(suitable), 1)), suitable, strict=False):
         column.button(f"Use {name}", key=f"use-{name}", on_click=select_model, args=(name,))
     return None
@@ -70,10 +56,10 @@ def select_model(name: str) -> None:
     state.MODEL.set(name)
 
 
-def report_unreadable(info: core.CheckpointInfo) -> None:
+def report_unreadable(info: catalogue.CheckpointInfo) -> None:
     st.error(f"**Could not read `{info.folder}`.** {info.error or 'config.json has no valid model section.'}"
-             f"\n\nRecreate it with `{core.RETRAIN_COMMAND}` (or `git checkout -- {info.folder}` to restore "
-             "a shipped one).", icon=":material/error:")
+             f"\n\nRecreate it with `{catalogue.RETRAIN_COMMAND}` (or `git checkout -- {info.folder}` to "
+             "restore a shipped one).", icon=":material/error:")
 
 
 def load_or_report(loader: Callable, folder: Path | str):
@@ -81,7 +67,7 @@ def load_or_report(loader: Callable, folder: Path | str):
     command that recreates it (the page keeps running)."""
     try:
         return loader(str(folder))
-    except core.TestSetError as e:
+    except testdata.TestSetError as e:
         st.error(f"**The test images cannot be read**, so `{Path(folder).name}` cannot be shown: {e}",
                  icon=":material/error:")
         return None
@@ -91,36 +77,20 @@ def load_or_report(loader: Callable, folder: Path | str):
         return None
     except (CheckpointError, ValueError) as e:
         st.error(f"**Could not load the checkpoint `{folder}`.** {e}\n\n"
-                 f"Create it with `{core.RETRAIN_COMMAND}` (or `git checkout -- {folder}` to restore "
+                 f"Create it with `{catalogue.RETRAIN_COMMAND}` (or `git checkout -- {folder}` to restore "
                  "the shipped one).", icon=":material/error:")
         return None
 
 
-def selected_model(fits: Callable[[ModelConfig], bool], needs: str) -> core.ExplorerModel | None:
+def selected_model(need: catalogue.Need) -> inference.ExplorerModel | None:
     """The selected image model with its test-set codes, or None (with the reason shown)."""
-    info = require(fits, needs)
+    info = require(need)
     return None if info is None else load_or_report(resources.explorer_model, info.folder)
 
 
 def partner_choices(current: str, fits: Callable[[ModelConfig], bool]) -> list[str]:
-    """Other checkpoints of the same dataset that fit, the opposite family first: for a VAE the AE of
-    the same latent size, for an AE or DAE the VAE (the comparison a lecture makes)."""
-    this = resources.checkpoint(current)
-    infos = {i.name: i for i in resources.checkpoints() if i.model_config and fits(i.model_config)
-             and (this is None or i.dataset == this.dataset)}
-    infos.pop(current, None)
-    config = this.model_config if this else None
-    if config is None:
-        return list(infos)
-
-    def rank(name: str) -> tuple:
-        other = infos[name].model_config
-        same_data = infos[name].dataset == this.dataset and other.latent_dim == config.latent_dim
-        opposite = other.variational != config.variational
-        plain = other.kind in ("ae", "vae") and other.beta == 1
-        return (not same_data, not opposite, not plain, name)
-
-    return sorted(infos, key=rank)
+    """``catalogue.partners`` among the listed checkpoints."""
+    return catalogue.partners(resources.checkpoints(), current, fits)
 
 
 def compare_picker(label: str, current: str, fits: Callable[[ModelConfig], bool], param: state.Param,
@@ -142,7 +112,7 @@ def image(img: np.ndarray, caption: str | None = None, scale: int = IMAGE_SCALE,
     """Show a [28, 28] image in [0, 1] enlarged ``scale`` times with crisp pixels."""
     if presenting():
         scale = int(scale * 1.25)
-    picture(core.enlarge(img, scale), caption, target=target)
+    picture(imaging.enlarge(img, scale), caption, target=target)
 
 
 def picture(pixels: np.ndarray | bytes, caption: str | None = None, target=st,
@@ -152,7 +122,7 @@ def picture(pixels: np.ndarray | bytes, caption: str | None = None, target=st,
     It travels inside the page as a data: URI, so it appears with the rerun that made it: no second
     request to the server's media store (which also drops files of stale reruns).
     """
-    data = pixels if isinstance(pixels, bytes) else core.png_bytes(pixels)
+    data = pixels if isinstance(pixels, bytes) else imaging.png_bytes(pixels)
     target.image(f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}", caption=caption,
                  width="content")
 
@@ -188,35 +158,20 @@ def chart(fig, key: str, *, clickable: bool = False, target=st, restyle: bool = 
 # --- clicks -------------------------------------------------------------------------------------
 
 
-def selected_points(event) -> list[dict]:
-    try:
-        return list(event["selection"]["points"] or [])
-    except (KeyError, TypeError):
-        return []
-
-
-def plane_chart(m: core.ExplorerModel, title: str, chart_key: str, z: np.ndarray | None, target=st,
+def plane_chart(m: inference.ExplorerModel, title: str, chart_key: str, z: np.ndarray | None, target=st,
                 height: int = 520, legend: bool = True) -> None:
     """The clickable z-plane of a 2-D model. Its figure is built once per model and style and reused,
     so a click changes nothing in it and the browser does not redraw it (the clicked point is shown
     by plotly's selection). Only a z set before any click here (e.g. from a bookmark) adds a cross."""
     fig = resources.plane_figure(str(m.folder), title, height, legend, dark_theme(), presenting())
     clicked_here = f"{chart_key}-clicked"
-    if clicked_z(st.session_state.get(chart_key)) is not None:
+    if plots.clicked_z(st.session_state.get(chart_key)) is not None:
         st.session_state[clicked_here] = True  # from now on the figure never changes (a click event
         # without a point, e.g. plotly's deselect, must not bring the cross back: a full redraw)
     if z is not None and not st.session_state.get(clicked_here):
         fig = go.Figure(fig)
         fig.add_trace(plots.style_trace(plots.cross_trace(z), dark=dark_theme(), presenter=presenting()))
     chart(fig, chart_key, clickable=True, target=target, restyle=False)
-
-
-def clicked_z(event) -> np.ndarray | None:
-    """The (x, y) of the first clicked point in a plotly selection event, or None."""
-    for point in selected_points(event):
-        if "x" in point and "y" in point:
-            return np.array([point["x"], point["y"]], dtype=np.float32)
-    return None
 
 
 def last_click(chart_key: str, param: state.Param) -> np.ndarray | None:
@@ -226,25 +181,11 @@ def last_click(chart_key: str, param: state.Param) -> np.ndarray | None:
     The chart's selection is in session state before the chart is drawn, so the figure can already
     carry the marker at the clicked point; the last z is kept when a rerun brings no new click.
     """
-    selected = clicked_z(st.session_state.get(chart_key))
+    selected = plots.clicked_z(st.session_state.get(chart_key))
     if selected is not None:
         param.set(selected)
         state.publish_one(param)
     return param.get()
-
-
-def picked_index(event) -> int | None:
-    """The test index (customdata[1]) of the first clicked digit in a selection event, or None.
-
-    WebGL traces report customdata as {"0": label, "1": index}, SVG traces as [label, index].
-    """
-    for point in selected_points(event):
-        custom = point.get("customdata")
-        if isinstance(custom, dict):
-            custom = [custom.get("0"), custom.get("1")]
-        if isinstance(custom, list | tuple) and len(custom) >= 2 and custom[1] is not None:
-            return int(custom[1])
-    return None
 
 
 def index_input(label: str, param: state.Param, default: int, target=st, n: int = 10_000, **kwargs) -> int:
@@ -258,11 +199,11 @@ def digit_caption(index: int, labels: np.ndarray, names=plots.DIGITS) -> str:
     return f"#{index}: a {names[labels[index]]}"
 
 
-def with_comparison(m: core.ExplorerModel, other_name: str | None) -> list[core.ExplorerModel]:
+def with_comparison(m: inference.ExplorerModel, other_name: str | None) -> list[inference.ExplorerModel]:
     """[m] plus the comparison model ``other_name`` (if chosen and loadable; else its error is shown)."""
     models = [m]
     if other_name:
-        other = load_or_report(resources.explorer_model, core.CHECKPOINT_DIR / other_name)
+        other = load_or_report(resources.explorer_model, catalogue.CHECKPOINT_DIR / other_name)
         if other is not None:
             models.append(other)
     return models

@@ -103,7 +103,7 @@ def digit_png() -> bytes:
 async def check_decoded_image(page, vae) -> float:
     """Mean absolute pixel difference between the shown decoded image and the decode of the page's
     own z (read from its URL); a correct image differs only by the URL's 3-decimal rounding."""
-    from explorer.core import decode
+    from explorer.inference import decode
 
     query = urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query)
     z = np.array([float(v) for v in query["z"][0].split(",")], np.float32)

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
-from explorer import core
-from explorer.core import CHECKPOINT_DIR, list_checkpoints
+from explorer import catalogue, testdata
+from explorer.catalogue import CHECKPOINT_DIR, list_checkpoints
 from tests.bad_checkpoints import FAILS_LOAD, FAILS_SCHEMA, copy_shipped, write_bad_checkpoints
 
 APP = str(Path(__file__).resolve().parent.parent / "explorer" / "app.py")
@@ -147,7 +147,7 @@ def test_sidebar_lists_every_checkpoint_with_kind_dataset_latent_size_and_metric
         config = info.model_config
         assert option.startswith(info.name) and info.dataset in option
         assert f"d = {config.latent_dim}" in option
-        assert "nats" in option and core.kind_label(config) in option
+        assert "nats" in option and catalogue.kind_label(config) in option
     sidebar = " ".join(m.value for m in app.sidebar.markdown)
     assert "138.76 nats" in sidebar and "135.97 nats" in sidebar  # the VAE's -ELBO and IWAE NLL
 
@@ -268,7 +268,7 @@ def test_a_broken_checkpoint_names_the_folder_and_the_command_on_every_page(tmp_
     (tmp_path / "mnist-vae-2d" / "model.safetensors").write_bytes(b"truncated")
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "config.json").write_text("{ not json")
-    monkeypatch.setattr(core, "CHECKPOINT_DIR", tmp_path)
+    monkeypatch.setattr(catalogue, "CHECKPOINT_DIR", tmp_path)
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
     assert not at.exception
@@ -288,12 +288,12 @@ def test_a_broken_checkpoint_names_the_folder_and_the_command_on_every_page(tmp_
 def test_damaged_shipped_test_images_give_a_page_message_naming_the_file(tmp_path, monkeypatch):
     from explorer import resources
 
-    shutil.copytree(core.ASSETS_DIR, tmp_path / "assets")
-    images = tmp_path / "assets" / "mnist" / core.TEST_IMAGES_FILE
+    shutil.copytree(testdata.ASSETS_DIR, tmp_path / "assets")
+    images = tmp_path / "assets" / "mnist" / testdata.TEST_IMAGES_FILE
     images.write_bytes(images.read_bytes()[:50_000])  # a truncated download or a bad disk
     copy_shipped(tmp_path / "checkpoints", "mnist-vae-2d", "mnist-ae-2d", "fashion-vae-2d")
-    monkeypatch.setattr(core, "ASSETS_DIR", tmp_path / "assets")
-    monkeypatch.setattr(core, "CHECKPOINT_DIR", tmp_path / "checkpoints")
+    monkeypatch.setattr(testdata, "ASSETS_DIR", tmp_path / "assets")
+    monkeypatch.setattr(catalogue, "CHECKPOINT_DIR", tmp_path / "checkpoints")
     resources.test_set.clear()
     try:
         at = AppTest.from_file(APP, default_timeout=TIMEOUT)
@@ -314,7 +314,7 @@ def test_warm_up_reports_each_checkpoint_it_cannot_load_and_carries_on(tmp_path,
 
     write_bad_checkpoints(tmp_path)
     copy_shipped(tmp_path, "mnist-ae-2d")
-    monkeypatch.setattr(core, "CHECKPOINT_DIR", tmp_path)
+    monkeypatch.setattr(catalogue, "CHECKPOINT_DIR", tmp_path)
     warm_up(("bad-hidden-huge", "bad-weights-pickle", "missing", "mnist-ae-2d"))
     lines = capsys.readouterr().err.strip().splitlines()
     assert [line.split(" is not warmed up: ")[0] for line in lines] == [
@@ -328,7 +328,7 @@ def test_damaged_checkpoints_never_break_a_page_and_every_other_model_keeps_work
     offered for comparison, and the intact models work on every page."""
     names = write_bad_checkpoints(tmp_path)
     copy_shipped(tmp_path, "mnist-vae-2d", "mnist-ae-2d")
-    monkeypatch.setattr(core, "CHECKPOINT_DIR", tmp_path)
+    monkeypatch.setattr(catalogue, "CHECKPOINT_DIR", tmp_path)
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
     assert not at.exception and "scatter-mnist-vae-2d" in chart_keys(at)
@@ -519,7 +519,7 @@ def test_fashion_model_shows_fashion_images_and_class_names(app):
     assert not app.exception and "#0: a Ankle boot" in image_captions(app)
     open_page(app, "latent_map")
     spec = json.loads(app.get("plotly_chart")[0].proto.spec)
-    assert [t["name"] for t in spec["data"][:10]] == list(core.class_names("fashion-mnist"))
+    assert [t["name"] for t in spec["data"][:10]] == list(testdata.class_names("fashion-mnist"))
 
 
 def test_presenter_mode_enlarges_type_and_markers(app):

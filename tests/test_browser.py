@@ -339,7 +339,8 @@ def test_moving_a_traversal_slider_changes_the_decoded_image(page, server):
 
 
 def test_clicking_a_digit_on_the_latent_map_makes_it_an_interpolation_end(page, server):
-    from explorer.core import load_explorer_model, load_test_set
+    from explorer.inference import load_explorer_model
+    from explorer.testdata import load_test_set
 
     images, labels = load_test_set()
     vae = load_explorer_model(REPO / "checkpoints" / "mnist-vae-2d", images[:1000])

@@ -35,3 +35,16 @@ def test_the_check_finds_literal_keys():
              'st.button("b", key="b")\nst.radio("a", [1], key=P.key)\n'
     assert literal_keys(ast.parse(source)) == [
         "line 1: st.session_state", "line 2: radio(key='r')", "line 3: slider(key=f's-{i}')"]
+
+
+def test_import_layers_hold():
+    """The contracts in pyproject.toml ([tool.importlinter]): pages > Streamlit glue > pure modules
+    > train, and no streamlit below the glue."""
+    import shutil
+    import subprocess
+
+    command = shutil.which("lint-imports")
+    assert command, "import-linter is a dev dependency: pip install -e '.[dev]'"
+    result = subprocess.run([command, "--no-cache"], cwd=VIEWS[0].parents[2], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:]

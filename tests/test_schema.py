@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from explorer.core import headline, list_checkpoints
+from explorer.catalogue import headline, list_checkpoints
 from tests.bad_checkpoints import FAILS_LOAD, FAILS_SCHEMA, SHIPPED, copy_shipped, write_bad_checkpoints
 from train import CheckpointError, ModelConfig
 from train.models import MAX_PARAMETERS

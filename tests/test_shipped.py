@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from explorer.core import load_test_set
+from explorer.testdata import load_test_set
 from train import load_checkpoint, read_config, read_metrics
 from train.evaluate import mean_objective
 from train.retrain import SHIPPED

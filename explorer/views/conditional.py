@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import core, resources, state, ui
+from explorer import catalogue, geometry, imaging, inference, resources, state, ui
 
 INDEX = state.Param("digit", "cvae-index", state.int_in(0, 9_999))
 CLASS = state.Param("class", "cvae-class", state.int_in(0, 9))
@@ -14,12 +14,8 @@ PARAMS = (INDEX, CLASS, Z)
 PLANE = "cvae-plane"  # the style plane's chart (its selection is the click)
 
 
-def fits(config) -> bool:
-    return ui.is_image_model(config) and config.conditional and config.latent_dim == 2
-
-
 def render() -> None:
-    m = ui.selected_model(fits, "a conditional VAE with a 2-D latent")
+    m = ui.selected_model(catalogue.NEEDS["conditional"])
     if m is None:
         return
     images, labels = resources.test_set(m.dataset)
@@ -29,32 +25,32 @@ def render() -> None:
     left, right = st.columns(2)
     with left:
         index = ui.index_input("Style of test digit", INDEX, 0)
-        z = core.style_of(m.model, images[index], int(labels[index]))
+        z = inference.style_of(m.model, images[index], int(labels[index]))
         caption = ui.digit_caption(index, labels, m.class_names)
         ui.image(np.asarray(images[index, 0]), caption=f"{caption}, style z = "
                  
                  f"({z[0]:.2f}, {z[1]:.2f})", scale=ui.ROW_SCALE * 2)
-        ten = core.decode_with_labels(m.model, np.repeat(z[None], 10, axis=0), list(range(10)))
-        ui.picture(core.strip(ten, scale=3), caption=f"classes 0–9 decoded in the style of #{index}")
+        ten = inference.decode_with_labels(m.model, np.repeat(z[None], 10, axis=0), list(range(10)))
+        ui.picture(imaging.strip(ten, scale=3), caption=f"classes 0–9 decoded in the style of #{index}")
     with right:
         CLASS.default(3)
         digit = st.radio("Class", list(range(10)), horizontal=True, key=CLASS.key)
         style_plane(m, labels, digit)
     n = 12
-    plane_images = core.decode_with_labels(m.model, core.prior_quantile_grid(n), [digit] * n * n)
-    ui.picture(core.image_grid(plane_images, columns=n, scale=2),
+    plane_images = inference.decode_with_labels(m.model, geometry.prior_quantile_grid(n), [digit] * n * n)
+    ui.picture(imaging.image_grid(plane_images, columns=n, scale=2),
              caption=f"class {digit} across the style plane: z on prior quantiles 5 %…95 % per axis")
 
 
 @st.fragment
-def style_plane(m: core.ExplorerModel, labels: np.ndarray, digit: int) -> None:
+def style_plane(m: inference.ExplorerModel, labels: np.ndarray, digit: int) -> None:
     """Click a style z: only this fragment reruns."""
     clicked = ui.last_click(PLANE, Z)
     plot_col, image_col = st.columns([3, 2])
     ui.plane_chart(m, "Click a style z", PLANE, clicked, target=plot_col, height=340, legend=False)
     # Before any click, the style z = 0 (the prior's mean) is drawn.
     style = np.zeros(2, np.float32) if clicked is None else np.asarray(clicked, dtype=np.float32)
-    drawn = core.decode_with_labels(m.model, style[None], [digit])[0]
+    drawn = inference.decode_with_labels(m.model, style[None], [digit])[0]
     hint = " (click the plane)" if clicked is None else ""
     ui.image(drawn, caption=f"a {digit} at z = ({style[0]:.2f}, {style[1]:.2f}){hint}",
              scale=ui.ROW_SCALE * 2, target=image_col)

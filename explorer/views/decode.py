@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import core, resources, state, ui
+from explorer import catalogue, geometry, inference, resources, state, ui
 
 Z = state.Param("z", "decode-z", state.parse_z, state.show_z)
 COMPARE = state.Param("compare", "decode-compare", state.parse_text)
@@ -13,15 +13,16 @@ PARAMS = (Z, COMPARE)
 
 
 def render() -> None:
-    m = ui.selected_model(ui.is_2d, "a 2-D latent whose decoder takes z alone (the CVAE has its own page)")
+    m = ui.selected_model(catalogue.NEEDS["decode"])
     if m is None:
         return
-    compare = ui.compare_picker("Also decode the same z with", m.name, ui.is_2d, COMPARE, default_first=False)
+    compare = ui.compare_picker("Also decode the same z with", m.name, catalogue.is_2d, COMPARE,
+                                default_first=False)
     plane(m, compare)
 
 
 @st.fragment
-def plane(m: core.ExplorerModel, compare: str | None) -> None:
+def plane(m: inference.ExplorerModel, compare: str | None) -> None:
     """Only this reruns on a click, and only the decoded image and its text change: the plot is the
     same cached figure each time, so the browser does not redraw it. Before any click, z = 0 (the
     prior's mean) is decoded."""
@@ -33,18 +34,18 @@ def plane(m: core.ExplorerModel, compare: str | None) -> None:
     z = np.zeros(2, np.float32) if clicked is None else np.asarray(clicked, dtype=np.float32)
     with image_col:
         if compare is None:
-            ui.image(core.decode(m.model, z), caption=f"decoded by the {m.label}")
+            ui.image(inference.decode(m.model, z), caption=f"decoded by the {m.label}")
         else:
-            other = ui.load_or_report(resources.plain_model, core.CHECKPOINT_DIR / compare)
+            other = ui.load_or_report(resources.plain_model, catalogue.CHECKPOINT_DIR / compare)
             left, right = st.columns(2)
-            ui.image(core.decode(m.model, z), caption=f"decoded by the {m.label}", scale=ui.ROW_SCALE * 2,
-                     target=left)
+            ui.image(inference.decode(m.model, z), caption=f"decoded by the {m.label}",
+                     scale=ui.ROW_SCALE * 2, target=left)
             if other is not None:
-                ui.image(core.decode(other, z), caption=f"same z, {compare}", scale=ui.ROW_SCALE * 2,
+                ui.image(inference.decode(other, z), caption=f"same z, {compare}", scale=ui.ROW_SCALE * 2,
                          target=right)
         hint = "" if clicked is not None else " (the prior's mean): click the plane, empty space too"
         st.markdown(f"**z = ({z[0]:.2f}, {z[1]:.2f})**{hint}")
-        nearest = core.nearest_test_index(m.codes, z)
+        nearest = geometry.nearest_test_index(m.codes, z)
         st.caption(f"Nearest test image in latent space: index {nearest} "
                    f"(a {m.class_names[labels[nearest]]}).")
 

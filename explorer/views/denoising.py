@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import core, resources, state, ui
+from explorer import catalogue, inference, resources, state, ui
 
 NOISES = {"mask": "masking (pixels set to 0)", "gaussian": "additive Gaussian"}
 INDEX = state.Param("digit", "denoise-index", state.int_in(0, 9_999))
@@ -16,8 +16,7 @@ COMPARE = state.Key("denoise-compare")  # per picked model: the models shown bes
 
 
 def render() -> None:
-    m = ui.selected_model(ui.decodes_z_alone, "an image model whose decoder takes z alone (a DAE shows "
-                          "denoising best)")
+    m = ui.selected_model(catalogue.NEEDS["denoising"])
     if m is None:
         return
     images, labels = resources.test_set(m.dataset)
@@ -37,32 +36,20 @@ def render() -> None:
                              key=LEVEL.key)
     # Other models of the same data (partner_choices keeps to the dataset) and latent size.
     latent_dim = m.model.latent_dim
-    others = ui.partner_choices(m.name, lambda c: ui.decodes_z_alone(c) and c.latent_dim == latent_dim)
-    compare = st.multiselect("Compare with", others, default=lecture_trio(others),
-                             key=COMPARE.item(m.name).key)
+    others = ui.partner_choices(m.name, lambda c: catalogue.decodes_z_alone(c) and c.latent_dim == latent_dim)
+    trio = catalogue.lecture_trio(resources.checkpoints(), others)
+    compare = st.multiselect("Compare with", others, default=trio, key=COMPARE.item(m.name).key)
     clean = np.asarray(images[index, 0])
-    noisy = core.corrupt_image(clean, noise, level, seed=index)
-    models = [m] + [x for x in (ui.load_or_report(resources.explorer_model, core.CHECKPOINT_DIR / n)
+    noisy = inference.corrupt_image(clean, noise, level, seed=index)
+    models = [m] + [x for x in (ui.load_or_report(resources.explorer_model, catalogue.CHECKPOINT_DIR / n)
                                 for n in compare) if x is not None]
     columns = st.columns(2 + len(models))
     ui.image(clean, caption=ui.digit_caption(index, labels, m.class_names), scale=ui.ROW_SCALE * 2,
              target=columns[0])
     ui.image(noisy, caption=f"{noise} {level:g}", scale=ui.ROW_SCALE * 2, target=columns[1])
     for column, model in zip(columns[2:], models, strict=True):
-        recon, nll = core.reconstruct(model.model, noisy[None], clean[None])
+        recon, nll = inference.reconstruct(model.model, noisy[None], clean[None])
         ui.image(recon[0], caption=f"{model.label}: {nll[0]:.1f} nats", scale=ui.ROW_SCALE * 2, target=column)
-
-
-def lecture_trio(names: list[str]) -> list[str]:
-    """The first plain DAE, AE and VAE among ``names`` (noisy | DAE | AE | VAE is the lecture's row)."""
-    chosen = []
-    for kind in ("dae", "ae", "vae"):
-        for name in names:
-            config = resources.checkpoint(name).model_config
-            if config.kind == kind and config.beta == 1:
-                chosen.append(name)
-                break
-    return chosen
 
 
 if __name__ == "__main__":  # run as a page by st.navigation

@@ -7,7 +7,7 @@ import hashlib
 import numpy as np
 import streamlit as st
 
-from explorer import core, plots, resources, state, ui
+from explorer import catalogue, geometry, imaging, inference, plots, resources, state, ui
 from explorer.preprocess import UploadError, preview, to_mnist
 
 CANVAS_SIZE = 240
@@ -22,7 +22,7 @@ PARAMS = (COMPARE,)
 
 
 def render() -> None:
-    m = ui.selected_model(ui.decodes_z_alone, "an image model whose decoder takes z alone")
+    m = ui.selected_model(catalogue.NEEDS["draw"])
     if m is None:
         return
     images, labels = resources.test_set(m.dataset)
@@ -32,7 +32,7 @@ def render() -> None:
         drawing = canvas_png()
         upload = st.file_uploader("…or upload a PNG or JPEG of one handwritten digit (dark on light or light "
                                   "on dark)", type=["png", "jpg", "jpeg"], key=UPLOAD.key)
-        other_name = ui.compare_picker("Compare with", m.name, ui.decodes_z_alone, COMPARE)
+        other_name = ui.compare_picker("Compare with", m.name, catalogue.decodes_z_alone, COMPARE)
     result, source = latest_input(drawing, upload)
     if result is None:
         plane_col.info("Draw a digit on the canvas or upload a photo. It is converted like MNIST: grayscale, "
@@ -41,7 +41,7 @@ def render() -> None:
         return
     x = result.image
     models = ui.with_comparison(m, other_name)
-    codes = {model.name: core.encode(model.model, x[None])[0] for model in models}
+    codes = {model.name: inference.encode(model.model, x[None])[0] for model in models}
     trail = update_trail(codes[m.name], source, m.name)
     with output_col:
         pair = st.columns(2)
@@ -51,11 +51,11 @@ def render() -> None:
                  target=pair[1])
         recons = st.columns(len(models))
         for col, model in zip(recons, models, strict=True):
-            recon, nll = core.reconstruct(model.model, x[None])
+            recon, nll = inference.reconstruct(model.model, x[None])
             ui.image(recon[0], caption=f"{model.label}: {nll[0]:.1f} nats", scale=ui.ROW_SCALE, target=col)
         for model in models:
-            nearest = core.nearest_test_indices(model.codes, codes[model.name], 5)
-            ui.picture(core.strip(np.asarray(images[nearest, 0]), scale=2),
+            nearest = geometry.nearest_test_indices(model.codes, codes[model.name], 5)
+            ui.picture(imaging.strip(np.asarray(images[nearest, 0]), scale=2),
                      caption=f"5 nearest test digits in the {model.label}'s latent space: "
                              + ", ".join(f"#{i} (a {m.class_names[labels[i]]})" for i in nearest))
         st.caption("It is now also an end choice on **Interpolation** and a digit on **Posterior q(z|x)**.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import core, plots, resources, state, ui
+from explorer import catalogue, inference, plots, resources, state, ui
 
 INDEX = state.Param("digit", "hd-index", state.int_in(0, 9_999))
 PARAMS = (INDEX,)
@@ -13,12 +13,8 @@ TRAVERSAL = state.Key("hd-traversal")  # one slider per latent dimension and cho
 SLIDER_RANGE = 4.0
 
 
-def fits(config) -> bool:
-    return ui.decodes_z_alone(config) and config.latent_dim > 2
-
-
 def render() -> None:
-    m = ui.selected_model(fits, "a latent with more than 2 dimensions (e.g. `mnist-vae-16d`)")
+    m = ui.selected_model(catalogue.NEEDS["high_dim"])
     if m is None:
         return
     images, labels = resources.test_set(m.dataset)
@@ -46,7 +42,7 @@ def render() -> None:
         ui.image(np.asarray(images[index, 0]), caption=ui.digit_caption(index, labels, m.class_names),
                  scale=ui.ROW_SCALE * 2, target=pair[0])
         moved = int(np.sum(~np.isclose(z, base, atol=0.05)))
-        ui.image(core.decode(m.model, z), caption=f"decoded z ({moved} of {d} dimensions moved)",
+        ui.image(inference.decode(m.model, z), caption=f"decoded z ({moved} of {d} dimensions moved)",
                  scale=ui.ROW_SCALE * 2, target=pair[1])
     with left:
         title = (f"PCA of the {d}-D codes: PC1 {proj.explained[0]:.0%}, PC2 {proj.explained[1]:.0%} "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import core, plots, resources, state, ui
+from explorer import catalogue, geometry, imaging, inference, plots, resources, state, ui
 
 N_TEST = 10_000
 ENDS = ("test digit", "your digit")
@@ -14,26 +14,26 @@ END = state.Param("to", "interp-end", state.int_in(0, N_TEST - 1))
 START_SOURCE = state.Param("from_source", "interp-start-source", state.one_of(*ENDS))
 END_SOURCE = state.Param("to_source", "interp-end-source", state.one_of(*ENDS))
 STEPS = state.Param("steps", "interp-steps", state.int_in(3, 16))
-METHOD = state.Param("path", "interp-method", state.one_of(*core.INTERPOLATIONS))
+METHOD = state.Param("path", "interp-method", state.one_of(*geometry.INTERPOLATIONS))
 COMPARE = state.Param("compare", "interp-compare", state.parse_text)
 PARAMS = (START, END, START_SOURCE, END_SOURCE, STEPS, METHOD, COMPARE)
 
 
 def render() -> None:
-    m = ui.selected_model(ui.decodes_z_alone, "an image model whose decoder takes z alone")
+    m = ui.selected_model(catalogue.NEEDS["interpolation"])
     if m is None:
         return
     images, labels = resources.test_set(m.dataset)
     user = ui.USER_DIGIT.get()
     c0, c1, c2, c3, c4 = st.columns([3, 3, 3, 2, 3])
     with c0:
-        other_name = ui.compare_picker("Compare with", m.name, ui.decodes_z_alone, COMPARE)
+        other_name = ui.compare_picker("Compare with", m.name, catalogue.decodes_z_alone, COMPARE)
     start = end_ui(c1, "From", START, START_SOURCE, 3, user is not None)
     end = end_ui(c2, "To", END, END_SOURCE, 2, user is not None)
     STEPS.default(10)
     METHOD.default("linear")
     steps = c3.slider("Steps", 3, 16, key=STEPS.key)
-    method = c4.radio("Path", core.INTERPOLATIONS, horizontal=True, key=METHOD.key,
+    method = c4.radio("Path", geometry.INTERPOLATIONS, horizontal=True, key=METHOD.key,
                       format_func={"linear": "linear", "spherical": "spherical (slerp)"}.get)
     formula = ("z(t) = (1 − t)·z_start + t·z_end" if method == "linear" else
                "z(t) = sin((1 − t)ω)/sin ω · z_start + sin(tω)/sin ω · z_end, ω the angle between them")
@@ -43,18 +43,18 @@ def render() -> None:
     paths = {}
     for model in models:
         z_start, z_end = (code_of(model, e, images, user) for e in (start, end))
-        path = core.interpolate(z_start, z_end, steps, method)
+        path = geometry.interpolate(z_start, z_end, steps, method)
         paths[model.name] = path
-        decoded = core.decode(model.model, path)
-        strip = core.strip(decoded, scale=3)
-        animation = core.gif_bytes([core.enlarge(img, 4) for img in decoded])
+        decoded = inference.decode(model.model, path)
+        strip = imaging.strip(decoded, scale=3)
+        animation = imaging.gif_bytes([imaging.enlarge(img, 4) for img in decoded])
         st.markdown(f"**{model.label}** `{model.name}`")
         strip_col, gif_col = st.columns([6, 1])
         ui.picture(strip, target=strip_col)
         ui.picture(animation, target=gif_col, mime="image/gif")
         stem = f"{model.name}-{method}-{slug(start)}-to-{slug(end)}"
         png_col, gif_download_col, _ = st.columns([1, 1, 3])
-        png_col.download_button("Strip as PNG", core.png_bytes(strip), file_name=f"{stem}.png",
+        png_col.download_button("Strip as PNG", imaging.png_bytes(strip), file_name=f"{stem}.png",
                                 mime="image/png", key=f"interp-png-{model.name}", icon=":material/download:")
         gif_download_col.download_button("Animation as GIF", animation, file_name=f"{stem}.gif",
                                          mime="image/gif", key=f"interp-gif-{model.name}",
@@ -82,10 +82,10 @@ def end_ui(column, label: str, index: state.Param, source: state.Param, default:
                           help="Or click a digit on the Latent map and choose it there.")
 
 
-def code_of(model: core.ExplorerModel, end: int | str, images, user: np.ndarray | None) -> np.ndarray:
+def code_of(model: inference.ExplorerModel, end: int | str, images, user: np.ndarray | None) -> np.ndarray:
     """The latent code of an end: a test digit's cached code, or the user's digit encoded now."""
     if end == "user":
-        return core.encode(model.model, user[None])[0]
+        return inference.encode(model.model, user[None])[0]
     return model.codes[end]
 
 

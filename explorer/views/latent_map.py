@@ -5,18 +5,18 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import core, plots, resources, state, ui
+from explorer import catalogue, geometry, inference, plots, resources, state, ui
 from explorer.views import interpolation, posterior, reconstructions
 
 COMPARE = state.Param("compare", "map-compare", state.parse_text)
 MANIFOLD = state.Param("manifold", "manifold", state.parse_flag, state.show_flag)
 TILES = state.Param("tiles", "manifold-n", state.int_in(5, 20))
-SPACING = state.Param("spacing", "manifold-spacing", state.one_of(*core.MANIFOLD_SPACINGS))
+SPACING = state.Param("spacing", "manifold-spacing", state.one_of(*geometry.MANIFOLD_SPACINGS))
 PARAMS = (COMPARE, MANIFOLD, TILES, SPACING)
 
 
 def render() -> None:
-    m = ui.selected_model(ui.is_image_model, "a model of 28×28 images")
+    m = ui.selected_model(catalogue.NEEDS["latent_map"])
     if m is None:
         return
     images, labels = resources.test_set(m.dataset)
@@ -26,7 +26,7 @@ def render() -> None:
     compare_col, on_col, spacing_col, n_col = st.columns([3, 2, 3, 3])
     with compare_col:
         # One scatter by default: the first page renders faster; AE vs VAE is one pick away.
-        other_name = ui.compare_picker("Side by side with", m.name, ui.is_image_model, COMPARE,
+        other_name = ui.compare_picker("Side by side with", m.name, catalogue.is_image_model, COMPARE,
                                        default_first=False)
     MANIFOLD.default(False)
     SPACING.default("prior")
@@ -34,7 +34,7 @@ def render() -> None:
     overlay = on_col.toggle("Manifold overlay", key=MANIFOLD.key,
                             help="Tile decoded images over the plane (2-D latents only).")
     spacings = {"prior": "prior quantiles", "data": "the data's range"}
-    spacing = spacing_col.radio("Tiles spaced by", core.MANIFOLD_SPACINGS, horizontal=True,
+    spacing = spacing_col.radio("Tiles spaced by", geometry.MANIFOLD_SPACINGS, horizontal=True,
                                 disabled=not overlay, key=SPACING.key, format_func=spacings.get)
     n = n_col.slider("Tiles per side", 5, 20, key=TILES.key, disabled=not overlay)
     shown = ui.with_comparison(m, other_name)
@@ -43,13 +43,14 @@ def render() -> None:
             scatter(model, labels, images, overlay, spacing, n)
 
 
-def scatter(m: core.ExplorerModel, labels: np.ndarray, images, overlay: bool, spacing: str, n: int) -> None:
+def scatter(m: inference.ExplorerModel, labels: np.ndarray, images, overlay: bool, spacing: str,
+            n: int) -> None:
     points, proj = resources.view_points(m)
     title = f"{m.label}: {m.name}"
     if proj is not None:
         title += f" (PCA of {m.model.latent_dim}-D codes)"
     # The tiles decode z alone: a 2-D latent, and not the CVAE, which needs a class y as well.
-    tiled = overlay and proj is None and ui.decodes_z_alone(m.model.config)
+    tiled = overlay and proj is None and catalogue.decodes_z_alone(m.model.config)
     fig = plots.latent_scatter(points, labels, title, faint=tiled, names=m.class_names)
     if proj is not None:
         fig.update_layout(xaxis_title="PC1", yaxis_title="PC2")
@@ -62,12 +63,12 @@ def scatter(m: core.ExplorerModel, labels: np.ndarray, images, overlay: bool, sp
         st.caption(f"The {m.label} decodes a style z only together with a class y, so there is no "
                    "single image per point: see its mosaic for each class on Conditional generation.")
     event = ui.chart(fig, f"scatter-{m.name}", clickable=True)
-    index = ui.picked_index(event)
+    index = plots.picked_index(event)
     if index is not None:
         picked_digit(index, images, labels, m)
 
 
-def picked_digit(index: int, images, labels: np.ndarray, m: core.ExplorerModel) -> None:
+def picked_digit(index: int, images, labels: np.ndarray, m: inference.ExplorerModel) -> None:
     """A clicked test digit, with buttons that hand it to other pages (through their parameters)."""
     left, right = st.columns([1, 2])
     key = m.name

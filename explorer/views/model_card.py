@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer import core, plots, resources, ui
+from explorer import catalogue, plots, resources, ui
 
 PARAMS = ()
 
@@ -13,7 +13,7 @@ def render() -> None:
     info = resources.checkpoint(ui.selected_name())
     if info is None:
         st.warning(f"No checkpoint folder `{ui.selected_name()}`. Create the shipped ones with "
-                   f"`{core.RETRAIN_COMMAND}`.")
+                   f"`{catalogue.RETRAIN_COMMAND}`.")
         return
     if info.error or info.model_config is None:
         ui.report_unreadable(info)
@@ -35,7 +35,7 @@ def render() -> None:
     if "kl_per_dim" in metrics:
         ui.chart(plots.kl_per_dimension(metrics["kl_per_dim"], metrics["mean_variance_per_dim"],
                                         metrics.get("active_unit_threshold", 0.01)), "card-kl", target=kl)
-    st.caption(f"Reproduce: `{core.RETRAIN_COMMAND} --only {name}` (shipped recipes). "
+    st.caption(f"Reproduce: `{catalogue.RETRAIN_COMMAND} --only {name}` (shipped recipes). "
                f"Re-evaluate: `python -m train.evaluate checkpoints/{name}`.")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import core, plots, resources, state, ui
+from explorer import catalogue, geometry, imaging, inference, plots, resources, state, ui
 
 SOURCES = ("test digit", "your digit")
 INDEX = state.Param("digit", "post-index", state.int_in(0, 9_999))
@@ -14,12 +14,8 @@ SEED = state.Param("seed", "post-seed", state.int_in(0, 2**31 - 1))
 PARAMS = (INDEX, SOURCE, SEED)
 
 
-def fits(config) -> bool:
-    return ui.is_2d(config) and config.variational
-
-
 def render() -> None:
-    m = ui.selected_model(fits, "a VAE-family model with a 2-D latent")
+    m = ui.selected_model(catalogue.NEEDS["posterior"])
     if m is None:
         return
     images, labels = resources.test_set(m.dataset)
@@ -40,12 +36,12 @@ def render() -> None:
         x, name = np.asarray(images[index, 0]), ui.digit_caption(index, labels, m.class_names)
     SEED.default(0)
     seed = int(seed_col.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key=SEED.key))
-    mu, sigma = core.posterior_of(m.model, x)
-    samples = core.posterior_samples(mu, sigma, 10, seed)
+    mu, sigma = inference.posterior_of(m.model, x)
+    samples = inference.posterior_samples(mu, sigma, 10, seed)
     left, right = st.columns([3, 2])
     fig = plots.latent_scatter(m.codes, labels, f"{m.label}: q(z|x) of {name}", faint=True,
                                names=m.class_names)
-    contours = [(f"{k}σ", core.ellipse(mu, sigma, k)) for k in (1, 2)]
+    contours = [(f"{k}σ", geometry.ellipse(mu, sigma, k)) for k in (1, 2)]
     fig.add_traces(plots.posterior_traces(mu, contours, samples))
     pad = max(6 * float(sigma.max()), 0.05)  # zoom so the 2σ ellipse fills a third of the view
     fig.update_xaxes(range=[float(mu[0]) - pad, float(mu[0]) + pad])
@@ -54,7 +50,7 @@ def render() -> None:
     with right:
         ui.image(x, caption=name, scale=ui.ROW_SCALE * 2)
         st.markdown(f"μ = ({mu[0]:.2f}, {mu[1]:.2f}), σ = ({sigma[0]:.3f}, {sigma[1]:.3f})")
-        ui.picture(core.strip(core.decode(m.model, samples), scale=2),
+        ui.picture(imaging.strip(inference.decode(m.model, samples), scale=2),
                    caption="10 samples z ~ q(z|x), decoded")
 
 

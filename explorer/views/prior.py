@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer import core, plots, resources, state, ui
+from explorer import catalogue, imaging, inference, plots, resources, state, ui
 
 SEED = state.Param("seed", "prior-seed", state.int_in(0, 2**31 - 1))
 SAMPLES = state.Param("samples", "prior-n", state.int_in(8, 48))
@@ -13,7 +13,7 @@ PARAMS = (SEED, SAMPLES, COMPARE)
 
 
 def render() -> None:
-    m = ui.selected_model(ui.decodes_z_alone, "an image model whose decoder takes z alone")
+    m = ui.selected_model(catalogue.NEEDS["prior"])
     if m is None:
         return
     labels = resources.test_set(m.dataset)[1]
@@ -22,18 +22,19 @@ def render() -> None:
                "encoded nothing (its holes) and decode to blurs.")
     compare_col, seed_col, n_col = st.columns([2, 1, 2])
     with compare_col:
+        latent_dim = m.model.latent_dim
         other_name = ui.compare_picker("Compare with", m.name,
-                                       lambda c: ui.decodes_z_alone(c) and c.latent_dim == m.model.latent_dim,
+                                       lambda c: catalogue.decodes_z_alone(c) and c.latent_dim == latent_dim,
                                        COMPARE)
     SEED.default(0)
     SAMPLES.default(24)
     seed = int(seed_col.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key=SEED.key))
     n = n_col.slider("Samples", min_value=8, max_value=48, step=8, key=SAMPLES.key)
-    z = core.prior_samples(n, m.model.latent_dim, seed)
+    z = inference.prior_samples(n, m.model.latent_dim, seed)
     models = ui.with_comparison(m, other_name)
     for column, model in zip(st.columns(2), models, strict=False):
         with column:
-            ui.picture(core.image_grid(core.decode(model.model, z), columns=8, scale=3),
+            ui.picture(imaging.image_grid(inference.decode(model.model, z), columns=8, scale=3),
                      caption=f"z ~ N(0, I) decoded by the {model.label} ({model.name})")
             points, proj = resources.view_points(model)
             title = f"{model.label}: test-set codes and the samples" + ("" if proj is None else " (PCA)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import core, resources, state, ui
+from explorer import catalogue, inference, resources, state, testdata, ui
 
 DIGITS = state.Param("digits", "recon-indices", state.parse_text)  # test indices, e.g. "0, 1, 2"
 COMPARE = state.Param("compare", "recon-compare", state.parse_text)
@@ -13,21 +13,21 @@ PARAMS = (DIGITS, COMPARE)
 
 
 def render() -> None:
-    m = ui.selected_model(ui.decodes_z_alone, "an image model whose decoder takes z alone")
+    m = ui.selected_model(catalogue.NEEDS["reconstructions"])
     if m is None:
         return
     images, labels = resources.test_set(m.dataset)
     n_test = len(labels)
     compare_col, text_col, button_col = st.columns([2, 3, 1])
     with compare_col:
-        other_name = ui.compare_picker("Compare with", m.name, ui.decodes_z_alone, COMPARE)
+        other_name = ui.compare_picker("Compare with", m.name, catalogue.decodes_z_alone, COMPARE)
     if button_col.button("Random digits", icon=":material/casino:", key="recon-random"):
         rng = np.random.default_rng()
         DIGITS.set(", ".join(map(str, rng.choice(n_test, 5, replace=False))))
     DIGITS.default("0, 1, 2, 3, 4")
     text = text_col.text_input("Test indices (comma-separated, 0–9999)", key=DIGITS.key)
     try:
-        indices = parse_indices(text, n_test)
+        indices = testdata.parse_indices(text, n_test)
     except ValueError as e:
         st.error(str(e))
         return
@@ -35,7 +35,7 @@ def render() -> None:
     st.caption("Per-image reconstruction error: −log p(x|z) summed over the 784 pixels, in nats, with z "
                "the latent location (the posterior mean for the VAE family); lower is better.")
     x = images[indices]
-    results = [core.reconstruct(model.model, x) for model in models]
+    results = [inference.reconstruct(model.model, x) for model in models]
     header = st.columns(1 + len(models))
     header[0].markdown("**original**")
     for col, model in zip(header[1:], models, strict=True):
@@ -47,21 +47,6 @@ def render() -> None:
         for col, model, (recon, nll) in zip(cols[1:], models, results, strict=True):
             ui.image(recon[row], caption=f"{model.label}: {nll[row]:.1f} nats", scale=ui.ROW_SCALE,
                      target=col)
-
-
-def parse_indices(text: str, n: int, limit: int = 12) -> list[int]:
-    """Parse "3, 17 42" into test indices (at most ``limit``). Raises ValueError saying what is wrong."""
-    parts = [p for p in text.replace(",", " ").split() if p]
-    if not parts:
-        raise ValueError("Enter at least one test index.")
-    try:
-        indices = [int(p) for p in parts]
-    except ValueError:
-        raise ValueError(f"Indices must be whole numbers, got {text!r}.") from None
-    bad = [i for i in indices if not 0 <= i < n]
-    if bad:
-        raise ValueError(f"Indices must be between 0 and {n - 1}; out of range: {bad}.")
-    return indices[:limit]
 
 
 if __name__ == "__main__":  # run as a page by st.navigation

@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer import plots, resources, ui
+from explorer import catalogue, plots, resources, ui
 
 PARAMS = ()
-TOY_DATASET = "toy-gaussians"
-
-
-def fits(config) -> bool:
-    return tuple(config.data_shape) == (2,)
 
 
 def render() -> None:
-    info = ui.require(fits, f"a model of the 2-D `{TOY_DATASET}` points (e.g. `toy-vae-1d`)")
+    need = catalogue.NEEDS["toy"]
+    info = ui.require(need)
     if info is None:
         return
     others = [i for i in resources.checkpoints() if i.name != info.name and i.model_config
-              and fits(i.model_config) and i.dataset == info.dataset]
+              and need.fits(i.model_config) and i.dataset == info.dataset]
     shown = {}
     for i in [info, *others]:
         demo = ui.load_or_report(resources.toy_demo, i.folder)

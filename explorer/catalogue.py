@@ -1,0 +1,178 @@
+"""The checkpoint catalogue: every folder under checkpoints/, read from its JSON files and checked
+against ``train.schema`` (no weights are loaded), and what the explorer says about each. No streamlit.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from train import CheckpointError, ModelConfig
+from train.checkpoint import recover_interrupted_saves
+from train.schema import CheckpointMetadata, read_metadata
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+CHECKPOINT_DIR = REPO_ROOT / "checkpoints"
+
+
+RETRAIN_COMMAND = "python -m train.retrain"
+
+
+def kind_label(config: ModelConfig) -> str:
+    """Short display name of a model kind: "AE", "DAE", "VAE", "β-VAE (β = 4)", "CVAE"."""
+    if config.kind == "vae" and config.beta != 1:
+        return f"β-VAE (β = {config.beta:g})"
+    return {"ae": "AE", "dae": "DAE", "vae": "VAE", "cvae": "CVAE"}.get(config.kind, config.kind)
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """What a checkpoint folder says about itself, read from its JSON files and checked against
+    ``train.schema`` once, without loading weights.
+
+    meta: the checked config.json and metrics.json (None if the folder failed);
+    error: why the folder cannot be used (None if it can). Nothing of a failed folder is shown but
+    its name and this reason.
+    """
+
+    name: str
+    folder: Path
+    meta: CheckpointMetadata | None = None
+    error: str | None = None
+
+    @property
+    def model_config(self) -> ModelConfig | None:
+        return self.meta.config.model if self.meta else None
+
+    @property
+    def dataset(self) -> str | None:
+        """The name of the data the model was trained on (None for a broken folder)."""
+        return self.meta.config.dataset if self.meta else None
+
+    @property
+    def metrics(self) -> dict:
+        """The checked metrics.json ({} for a broken folder)."""
+        return self.meta.metrics if self.meta else {}
+
+
+def headline(metrics: dict) -> str:
+    """The headline test metric of a checked metrics.json, e.g. "−ELBO 138.8 nats"."""
+    if "test_negative_elbo" in metrics:
+        return f"−ELBO {metrics['test_negative_elbo']:.1f} nats"
+    if "test_recon_nll" in metrics:
+        return f"recon NLL {metrics['test_recon_nll']:.1f} nats"
+    return "no test metrics"
+
+
+def list_checkpoints(root: str | Path = CHECKPOINT_DIR) -> list[CheckpointInfo]:
+    """Every checkpoint folder under ``root``, sorted by name; hidden entries (a checkpoint being
+    written) are skipped. A symbolic link to a folder is followed, wherever it points: the explorer
+    only reads a checkpoint's JSON and safetensors files, never writes or runs them.
+
+    A folder whose config.json or metrics.json is missing, unparsable or fails ``train.schema`` is
+    listed with its ``error`` set, so the caller shows it as broken instead of failing; every
+    other folder is unaffected. Adding a folder needs no code change.
+
+    First puts right what a killed ``save_checkpoint`` left under ``root`` (see
+    ``train.checkpoint.recover_interrupted_saves``: leftovers of dead processes only), so a
+    checkpoint whose replacement was interrupted is listed again under its name.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    recover_interrupted_saves(root)
+    found = []
+    for folder in sorted(p for p in root.iterdir() if not p.name.startswith(".")):
+        if not folder.is_dir():
+            if folder.is_symlink():  # a link whose target is gone or is not a folder
+                found.append(CheckpointInfo(folder.name, folder, error=f"{folder} is a link to "
+                                            f"{os.readlink(folder)}, which is not a folder"))
+            continue
+        try:
+            found.append(CheckpointInfo(folder.name, folder, read_metadata(folder)))
+        except CheckpointError as e:
+            found.append(CheckpointInfo(folder.name, folder, error=str(e)))
+    return found
+
+
+# --- Which page fits which model: one table.
+
+
+def is_image_model(config: ModelConfig) -> bool:
+    """A model of 28x28 one-channel images (MNIST, Fashion-MNIST)."""
+    return tuple(config.data_shape) == (1, 28, 28)
+
+
+def decodes_z_alone(config: ModelConfig) -> bool:
+    """An image model whose decoder takes z alone (not the conditional VAE, which also needs y)."""
+    return is_image_model(config) and not config.conditional
+
+
+def is_2d(config: ModelConfig) -> bool:
+    """An image model with a 2-D latent whose decoder takes z alone: a plane to click."""
+    return decodes_z_alone(config) and config.latent_dim == 2
+
+
+@dataclass(frozen=True)
+class Need:
+    """What a page needs of the picked model: ``fits`` tells, ``text`` says it to the user."""
+
+    fits: Callable[[ModelConfig], bool]
+    text: str
+
+
+Z_ALONE = Need(decodes_z_alone, "an image model whose decoder takes z alone")
+NEEDS: dict[str, Need] = {  # page (its module in explorer/views) -> what it needs
+    "latent_map": Need(is_image_model, "a model of 28×28 images"),
+    "decode": Need(is_2d, "a 2-D latent whose decoder takes z alone (the CVAE has its own page)"),
+    "reconstructions": Z_ALONE,
+    "interpolation": Z_ALONE,
+    "posterior": Need(lambda c: is_2d(c) and c.variational, "a VAE-family model with a 2-D latent"),
+    "draw": Z_ALONE,
+    "prior": Z_ALONE,
+    "conditional": Need(lambda c: is_image_model(c) and c.conditional and c.latent_dim == 2,
+                        "a conditional VAE with a 2-D latent"),
+    "denoising": Need(decodes_z_alone, "an image model whose decoder takes z alone (a DAE shows denoising "
+                      "best)"),
+    "high_dim": Need(lambda c: decodes_z_alone(c) and c.latent_dim > 2,
+                     "a latent with more than 2 dimensions (e.g. `mnist-vae-16d`)"),
+    "toy": Need(lambda c: tuple(c.data_shape) == (2,), "a model of the 2-D `toy-gaussians` points (e.g. "
+                "`toy-vae-1d`)"),
+    "model_card": Need(lambda c: True, "any checkpoint"),
+}
+
+
+def partners(infos: list[CheckpointInfo], current: str, fits: Callable[[ModelConfig], bool]) -> list[str]:
+    """Names of the other checkpoints in ``infos`` that fit and model the same data as ``current``,
+    the opposite family first: for a VAE the AE of the same latent size, for an AE or DAE the VAE
+    (the comparison a lecture makes); then plain kinds before β-VAEs and DAEs; then by name.
+    Broken folders are never among them."""
+    this = next((i for i in infos if i.name == current), None)
+    fitting = {i.name: i for i in infos if i.model_config and fits(i.model_config)
+               and (this is None or i.dataset == this.dataset)}
+    fitting.pop(current, None)
+    config = this.model_config if this else None
+    if config is None:
+        return list(fitting)
+
+    def rank(name: str) -> tuple:
+        other = fitting[name].model_config
+        same_size = other.latent_dim == config.latent_dim
+        opposite = other.variational != config.variational
+        plain = other.kind in ("ae", "vae") and other.beta == 1
+        return (not same_size, not opposite, not plain, name)
+
+    return sorted(fitting, key=rank)
+
+
+def lecture_trio(infos: list[CheckpointInfo], names: list[str]) -> list[str]:
+    """The first plain DAE, AE and VAE among ``names`` (noisy | DAE | AE | VAE is the lecture's row)."""
+    configs = {i.name: i.model_config for i in infos if i.model_config is not None}
+    chosen = []
+    for kind in ("dae", "ae", "vae"):
+        chosen += [n for n in names if configs[n].kind == kind and configs[n].beta == 1][:1]
+    return chosen
