@@ -22,13 +22,6 @@ CHECKPOINT_DIR = REPO_ROOT / "checkpoints"
 RETRAIN_COMMAND = "python -m train.retrain"
 
 
-def kind_label(config: ModelConfig) -> str:
-    """Short display name of a model kind: "AE", "DAE", "VAE", "β-VAE (β = 4)", "CVAE"."""
-    if config.kind == "vae" and config.beta != 1:
-        return f"β-VAE (β = {config.beta:g})"
-    return {"ae": "AE", "dae": "DAE", "vae": "VAE", "cvae": "CVAE"}.get(config.kind, config.kind)
-
-
 @dataclass(frozen=True)
 class CheckpointInfo:
     """What a checkpoint folder says about itself, read from its JSON files and checked against
@@ -57,15 +50,6 @@ class CheckpointInfo:
     def metrics(self) -> dict:
         """The checked metrics.json ({} for a broken folder)."""
         return self.meta.metrics if self.meta else {}
-
-
-def headline(metrics: dict) -> str:
-    """The headline test metric of a checked metrics.json, e.g. "−ELBO 138.8 nats"."""
-    if "test_negative_elbo" in metrics:
-        return f"−ELBO {metrics['test_negative_elbo']:.1f} nats"
-    if "test_recon_nll" in metrics:
-        return f"recon NLL {metrics['test_recon_nll']:.1f} nats"
-    return "no test metrics"
 
 
 def list_checkpoints(root: str | Path = CHECKPOINT_DIR) -> list[CheckpointInfo]:

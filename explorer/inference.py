@@ -22,7 +22,6 @@ from train import LatentModel, load_checkpoint
 from train.models import corrupt
 from train.schema import CheckpointMetadata, read_metadata
 
-from .catalogue import kind_label
 from .testdata import class_names
 
 ENCODE_BATCH = 2500
@@ -57,7 +56,7 @@ class ExplorerModel:
     @property
     def label(self) -> str:
         """Short display name, e.g. "VAE"."""
-        return kind_label(self.model.config)
+        return self.model.config.label
 
 
 @torch.inference_mode()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from train.schema import headline, metric_lines
+
 from . import catalogue, resources, state, ui
 
 PRESENTER_CSS = """
@@ -45,8 +47,8 @@ def short(info: catalogue.CheckpointInfo) -> str:
     config = info.model_config
     if info.error or config is None:
         return f"{info.name} · broken"
-    return (f"{info.name} · {catalogue.kind_label(config)} · {info.dataset} · d = {config.latent_dim} · "
-            f"{catalogue.headline(info.metrics)}")
+    return (f"{info.name} · {config.label} · {info.dataset} · d = {config.latent_dim} · "
+            f"{headline(info.metrics)}")
 
 
 def listing(info: catalogue.CheckpointInfo) -> str:
@@ -63,12 +65,5 @@ def describe(info: catalogue.CheckpointInfo) -> None:
         st.error(f"`{info.name}` cannot be used: {info.error}")
         return
     lines = [f"**{config.describe()}**", f"data: {info.dataset}, latent d = {config.latent_dim}"]
-    if "test_negative_elbo" in metrics:
-        lines.append(f"test −ELBO **{metrics['test_negative_elbo']:.2f} nats** "
-                     f"(recon {metrics['test_recon_nll']:.2f} + KL {metrics['test_kl']:.2f})")
-        if "test_iwae_nll" in metrics:
-            lines.append(f"IWAE NLL (K = {metrics['iwae_k']}) **{metrics['test_iwae_nll']:.2f} nats**")
-        lines.append(f"active units {metrics['active_units']} / {config.latent_dim}")
-    elif "test_recon_nll" in metrics:
-        lines.append(f"test reconstruction NLL **{metrics['test_recon_nll']:.2f} nats**")
+    lines += [f"{line.label} **{line.value}** ({line.detail})" for line in metric_lines(metrics)]
     st.markdown("  \n".join(lines))

@@ -3,7 +3,8 @@ from train import ModelConfig, build_model, save_checkpoint
 
 
 def test_list_checkpoints_reads_every_folder_and_reports_broken_ones(tmp_path):
-    from explorer.catalogue import headline, list_checkpoints
+    from explorer.catalogue import list_checkpoints
+    from train.schema import headline
 
     model = build_model(ModelConfig(kind="vae", latent_dim=2, hidden_dims=(8,)))
     vae_metrics = {"test_negative_elbo": 140.25, "test_recon_nll": 135.0, "test_kl": 5.25, "active_units": 2,

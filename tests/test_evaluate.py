@@ -117,7 +117,7 @@ def test_evaluate_command_updates_metrics_json(trained_vae, monkeypatch, capsys)
     monkeypatch.setattr(evaluate_module, "load_dataset", lambda name, root=None: data)
     assert main([str(result.checkpoint), "--k", "20", "--elbo-samples", "3", "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert "IWAE NLL (K=20)" in out and "active units" in out
+    assert "IWAE NLL (K = 20)" in out and "active units 2 / 2" in out
     metrics = json.loads((result.checkpoint / "metrics.json").read_text())
     assert metrics["iwae_k"] == 20 and metrics["elbo_samples"] == 3 and "history" in metrics
     assert metrics["binarized"] is False
@@ -160,6 +160,6 @@ def test_evaluate_cli_reports_each_bad_folder_on_one_line_and_evaluates_the_othe
     # The intact folders were evaluated, the one after the bad ones too, and so were the models
     # whose metrics.json is damaged (evaluating does not need it; with --no-write it is not read).
     assert f"{tmp_path / 'toy-ae-1d'}: test reconstruction NLL" in out
-    assert f"{tmp_path / 'toy-vae-1d'}: test negative ELBO" in out
+    assert f"{tmp_path / 'toy-vae-1d'}: test −ELBO" in out
     for name in BAD_METRICS:
-        assert f"{tmp_path / name}: test negative ELBO" in out
+        assert f"{tmp_path / name}: test −ELBO" in out

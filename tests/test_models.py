@@ -150,7 +150,10 @@ def test_beta_only_weights_the_training_loss():
     terms = vae.objective(torch.rand(4, 1, 28, 28))
     torch.testing.assert_close(terms.loss, terms.recon + terms.kl)  # the ELBO, whatever beta is
     torch.testing.assert_close(terms.training_loss(4.0), terms.recon + 4.0 * terms.kl)
-    assert "β-VAE (β = 4)" in vae.config.describe()
+    assert vae.config.describe().startswith("β-VAE (β = 4), mlp, d = 3")
+    assert vae.config.label == "β-VAE (β = 4)"
+    assert [small_config(k).label for k in ("ae", "dae", "vae", "cvae")] == ["AE", "DAE", "VAE", "CVAE"]
+    assert small_config("dae").describe().startswith("denoising autoencoder, mlp")
 
 
 def test_toy_data_shape_models():

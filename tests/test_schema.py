@@ -5,11 +5,11 @@ import os
 
 import pytest
 
-from explorer.catalogue import headline, list_checkpoints
+from explorer.catalogue import list_checkpoints
 from tests.bad_checkpoints import FAILS_LOAD, FAILS_SCHEMA, SHIPPED, copy_shipped, write_bad_checkpoints
 from train import CheckpointError, ModelConfig
 from train.models import MAX_PARAMETERS
-from train.schema import check_config, check_metrics, read_metadata
+from train.schema import check_config, check_metrics, headline, metric_lines, read_metadata
 
 
 @pytest.mark.parametrize("folder", sorted(SHIPPED.iterdir()), ids=lambda p: p.name)
@@ -108,3 +108,16 @@ def test_a_checkpoint_whose_replacement_was_killed_is_listed_again_under_its_nam
     infos = list_checkpoints(tmp_path)
     assert [i.name for i in infos] == ["mnist-ae-2d"] and infos[0].error is None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mnist-ae-2d"]
+
+
+def test_metric_lines_read_the_headline_metrics_once_for_every_place_that_shows_them():
+    vae = json.loads((SHIPPED / "mnist-vae-2d" / "metrics.json").read_text())
+    assert [str(line) for line in metric_lines(vae)] == [
+        f"test −ELBO {vae['test_negative_elbo']:.2f} nats (recon {vae['test_recon_nll']:.2f} + KL "
+        f"{vae['test_kl']:.2f})",
+        f"IWAE NLL (K = 1000) {vae['test_iwae_nll']:.2f} nats ({vae['test_iwae_bits_per_dim']:.4f} bits/dim)",
+        "active units 2 / 2 (Var(E[z]) > 0.01)"]
+    dae = json.loads((SHIPPED / "mnist-dae-2d" / "metrics.json").read_text())
+    assert [line.label for line in metric_lines(dae)] == ["test reconstruction NLL", "from corrupted inputs"]
+    assert metric_lines(dae)[1].detail == "mask noise, level 0.3"
+    assert metric_lines({}) == [] and headline({}) == "no test metrics"

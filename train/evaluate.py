@@ -34,7 +34,7 @@ from .checkpoint import CheckpointError, load_checkpoint, read_metrics, write_me
 from .data import DATA_ROOT_ENV, Dataset, DatasetUnavailableError, binarize, load_dataset
 from .models import LatentModel
 from .objectives import diagonal_normal_log_density, gaussian_kl, standard_normal_log_density
-from .schema import read_checkpoint_config
+from .schema import metric_lines, read_checkpoint_config
 
 EVAL_BATCH = 2000
 ACTIVE_UNIT_THRESHOLD = 0.01
@@ -213,18 +213,8 @@ def evaluate_checkpoint(folder: str | Path, *, k: int = DEFAULT_K, elbo_samples:
 
 
 def format_metrics(metrics: dict) -> str:
-    """The headline numbers as one line of text."""
-    if "test_negative_elbo" in metrics:
-        text = (f"test negative ELBO {metrics['test_negative_elbo']:.2f} nats "
-                f"(recon {metrics['test_recon_nll']:.2f} + KL {metrics['test_kl']:.2f})")
-        if "test_iwae_nll" in metrics:
-            text += (f"; IWAE NLL (K={metrics['iwae_k']}) {metrics['test_iwae_nll']:.2f} nats "
-                     f"= {metrics['test_iwae_bits_per_dim']:.4f} bits/dim")
-        return text + f"; active units {metrics['active_units']}/{len(metrics['kl_per_dim'])}"
-    text = f"test reconstruction NLL {metrics['test_recon_nll']:.2f} nats"
-    if "test_corrupted_recon_nll" in metrics:
-        text += f"; from corrupted inputs {metrics['test_corrupted_recon_nll']:.2f} nats"
-    return text
+    """The headline numbers (``train.schema.metric_lines``) as one line of text."""
+    return "; ".join(map(str, metric_lines(metrics))) or "no test metrics"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -48,8 +48,9 @@ from .objectives import (
 
 IMAGE_SHAPE = (1, 28, 28)
 
-MODEL_KIND_NAMES = {"ae": "autoencoder", "dae": "denoising autoencoder", "vae": "VAE",
-                    "cvae": "conditional VAE"}
+# The names of each kind, short (plots, captions) and long (descriptions).
+MODEL_KIND_NAMES = {"ae": ("AE", "autoencoder"), "dae": ("DAE", "denoising autoencoder"),
+                    "vae": ("VAE", "VAE"), "cvae": ("CVAE", "conditional VAE")}
 ARCHS = ("mlp", "conv")
 LIKELIHOODS = ("bernoulli", "continuous-bernoulli", "gaussian", "gaussian-learned")
 NOISES = ("mask", "gaussian")
@@ -159,12 +160,18 @@ class ModelConfig:
     def to_dict(self) -> dict:
         return {**asdict(self), "hidden_dims": list(self.hidden_dims), "data_shape": list(self.data_shape)}
 
+    @property
+    def label(self) -> str:
+        """The kind's short name: "AE", "DAE", "VAE", "β-VAE (β = 4)" or "CVAE"."""
+        return self._named(MODEL_KIND_NAMES[self.kind][0])
+
     def describe(self) -> str:
-        """A short human-readable name, e.g. "β-VAE (β = 4), mlp, d = 2, bernoulli p(x|z)"."""
-        name = MODEL_KIND_NAMES[self.kind]
-        if self.variational and self.beta != 1:
-            name = f"β-{name} (β = {self.beta:g})"
-        return f"{name}, {self.arch}, d = {self.latent_dim}, {self.likelihood} p(x|z)"
+        """A one-line description, e.g. "β-VAE (β = 4), mlp, d = 2, bernoulli p(x|z)"."""
+        return f"{self._named(MODEL_KIND_NAMES[self.kind][1])}, {self.arch}, d = {self.latent_dim}, " \
+               f"{self.likelihood} p(x|z)"
+
+    def _named(self, name: str) -> str:
+        return f"β-{name} (β = {self.beta:g})" if self.variational and self.beta != 1 else name
 
 
 @dataclass

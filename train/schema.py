@@ -211,3 +211,53 @@ def read_metadata(folder: str | os.PathLike) -> CheckpointMetadata:
     config = read_checkpoint_config(folder)
     metrics = check_metrics(read_metrics(folder), config.model, folder / METRICS_FILE)
     return CheckpointMetadata(folder=folder, config=config, metrics=metrics)
+
+
+# --- How the headline metrics read: the one place their labels and formats are written.
+
+
+@dataclass(frozen=True)
+class MetricLine:
+    """One headline test metric: ``label`` ("test −ELBO"), ``value`` ("138.76 nats") and ``detail``
+    ("recon 131.84 + KL 6.92")."""
+
+    label: str
+    value: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.label} {self.value} ({self.detail})"
+
+
+def metric_lines(metrics: dict) -> list[MetricLine]:
+    """The headline metrics of a checked metrics.json (``check_metrics``), in nats per test input:
+    the VAE family's −ELBO with its parts, IWAE NLL and active units; the AE's and DAE's
+    reconstruction NLL (and the DAE's from corrupted inputs). [] if it has none."""
+    if "test_negative_elbo" in metrics:
+        lines = [MetricLine("test −ELBO", f"{metrics['test_negative_elbo']:.2f} nats",
+                            f"recon {metrics['test_recon_nll']:.2f} + KL {metrics['test_kl']:.2f}")]
+        if "test_iwae_nll" in metrics:
+            lines.append(MetricLine(f"IWAE NLL (K = {metrics['iwae_k']})",
+                                    f"{metrics['test_iwae_nll']:.2f} nats",
+                                    f"{metrics['test_iwae_bits_per_dim']:.4f} bits/dim"))
+        lines.append(MetricLine("active units", f"{metrics['active_units']} / {len(metrics['kl_per_dim'])}",
+                                f"Var(E[z]) > {metrics.get('active_unit_threshold', 0.01):g}"))
+        return lines
+    if "test_recon_nll" not in metrics:
+        return []
+    lines = [MetricLine("test reconstruction NLL", f"{metrics['test_recon_nll']:.2f} nats",
+                        "−log p(x | encoder(x))")]
+    if "test_corrupted_recon_nll" in metrics:
+        corruption = metrics["corruption"]
+        lines.append(MetricLine("from corrupted inputs", f"{metrics['test_corrupted_recon_nll']:.2f} nats",
+                                f"{corruption['noise']} noise, level {corruption['level']:g}"))
+    return lines
+
+
+def headline(metrics: dict) -> str:
+    """The one metric that names a checkpoint in a list, e.g. "−ELBO 138.8 nats"."""
+    if "test_negative_elbo" in metrics:
+        return f"−ELBO {metrics['test_negative_elbo']:.1f} nats"
+    if "test_recon_nll" in metrics:
+        return f"recon NLL {metrics['test_recon_nll']:.1f} nats"
+    return "no test metrics"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer import catalogue, plots, resources, ui
+from train.schema import metric_lines
 
 PARAMS = ()
 
@@ -40,24 +41,13 @@ def render() -> None:
 
 
 def metric_cards(metrics: dict) -> None:
-    """The headline test metrics as st.metric cards, in nats per test input."""
-    if "test_negative_elbo" in metrics:
-        cards = [("test −ELBO", f"{metrics['test_negative_elbo']:.2f} nats",
-                  f"recon {metrics['test_recon_nll']:.2f} + KL {metrics['test_kl']:.2f}")]
-        if "test_iwae_nll" in metrics:
-            cards.append((f"IWAE NLL (K = {metrics['iwae_k']})", f"{metrics['test_iwae_nll']:.2f} nats",
-                          f"{metrics['test_iwae_bits_per_dim']:.4f} bits/dim"))
-        cards.append(("active units", f"{metrics['active_units']} / {len(metrics['kl_per_dim'])}",
-                      f"Var(E[z]) > {metrics.get('active_unit_threshold', 0.01)}"))
-    else:
-        cards = [("test reconstruction NLL", f"{metrics.get('test_recon_nll', float('nan')):.2f} nats",
-                  "−log p(x | encoder(x))")]
-        if "test_corrupted_recon_nll" in metrics:
-            cards.append(("from corrupted inputs", f"{metrics['test_corrupted_recon_nll']:.2f} nats",
-                          f"{metrics['corruption']['noise']} {metrics['corruption']['level']}"))
-    for column, (label, value, help_text) in zip(st.columns(len(cards)), cards, strict=True):
-        column.metric(label, value)
-        column.caption(help_text)
+    """The headline test metrics (``train.schema.metric_lines``) as st.metric cards, in nats."""
+    lines = metric_lines(metrics)
+    if not lines:
+        st.caption("This checkpoint has no test metrics: `python -m train.evaluate` computes them.")
+    for column, line in zip(st.columns(max(len(lines), 1)), lines, strict=False):
+        column.metric(line.label, line.value)
+        column.caption(line.detail)
 
 
 def card_model_rows(model) -> dict[str, str]:

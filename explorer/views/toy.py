@@ -32,7 +32,7 @@ def render() -> None:
     for column, (name, (config, demo)) in zip(st.columns(len(shown)), shown.items(), strict=True):
         overlays = [] if demo.generated is None else [("samples x ~ p(x)", demo.generated, "#2ca02c")]
         overlays.append(("reconstructions E[x|z]", demo.reconstructions, "#d62728"))
-        title = f"{'VAE' if config.variational else 'AE'} ({name})"
+        title = f"{config.label} ({name})"
         ui.chart(plots.toy_plane(x, y, overlays, title), f"toy-{name}", target=column)
     ui.chart(plots.toy_codes({name: demo.codes for name, (_, demo) in shown.items()}, y), "toy-codes")
 
