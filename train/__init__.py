@@ -11,7 +11,15 @@ Evaluation lives in ``train.evaluate`` (``iwae_log_likelihood``, ``evaluate_chec
 ``python -m train.evaluate`` command), so it is not imported here.
 """
 
-from .checkpoint import CheckpointError, load_checkpoint, read_config, read_metrics, save_checkpoint
+from .checkpoint import (
+    CheckpointError,
+    check_output_folder,
+    load_checkpoint,
+    read_config,
+    read_metrics,
+    recover_interrupted_saves,
+    save_checkpoint,
+)
 from .data import Dataset, DatasetUnavailableError, load_dataset
 from .models import (
     VAE,
@@ -38,9 +46,11 @@ __all__ = [
     "ModelOutput",
     "VAE",
     "build_model",
+    "check_output_folder",
     "load_checkpoint",
     "load_dataset",
     "read_config",
     "read_metrics",
+    "recover_interrupted_saves",
     "save_checkpoint",
 ]

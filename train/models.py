@@ -237,9 +237,16 @@ class Reconstruction:
 
 
 class Likelihood:
-    """p(x|z) given the decoder's output. ``n_params`` outputs per input value."""
+    """p(x|z) given the decoder's output. ``n_params`` outputs per input value; ``support``, the
+    values x may take, (low, high), or None for any real number."""
 
     n_params = 1
+    support: tuple[float, float] | None = None
+
+    @classmethod
+    def from_config(cls, config: ModelConfig) -> Likelihood:
+        """The likelihood with the settings of ``config`` (e.g. the fixed Gaussian's sigma)."""
+        return cls()
 
     def nll(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """out: decoder output [N, k * C, ...]; x: [N, C, ...]. returns: [N] -log p(x|z) in nats."""
@@ -257,6 +264,8 @@ class Likelihood:
 class Bernoulli(Likelihood):
     """Independent Bernoulli pixels with probabilities sigmoid(logits); the mean is sigmoid(logits)."""
 
+    support = (0.0, 1.0)
+
     def nll(self, out, x):
         return bernoulli_nll(out, x)
 
@@ -269,6 +278,8 @@ class Bernoulli(Likelihood):
 
 class ContinuousBernoulli(Likelihood):
     """The continuous Bernoulli (Loaiza-Ganem & Cunningham 2019): a proper density on [0, 1]."""
+
+    support = (0.0, 1.0)
 
     def nll(self, out, x):
         return continuous_bernoulli_nll(out, x)
@@ -292,6 +303,10 @@ class FixedGaussian(Likelihood):
 
     def __init__(self, sigma: float):
         self.logvar = 2.0 * math.log(sigma)
+
+    @classmethod
+    def from_config(cls, config: ModelConfig) -> FixedGaussian:
+        return cls(config.sigma)
 
     def nll(self, out, x):
         return gaussian_nll(out, self.logvar, x)
@@ -331,14 +346,16 @@ class LearnedGaussian(Likelihood):
         return mean + torch.exp(0.5 * logvar) * noise
 
 
+LIKELIHOOD_TYPES: dict[str, type[Likelihood]] = {
+    "bernoulli": Bernoulli, "continuous-bernoulli": ContinuousBernoulli, "gaussian": FixedGaussian,
+    "gaussian-learned": LearnedGaussian,
+}
+assert tuple(LIKELIHOOD_TYPES) == LIKELIHOODS
+
+
 def make_likelihood(config: ModelConfig) -> Likelihood:
-    if config.likelihood == "bernoulli":
-        return Bernoulli()
-    if config.likelihood == "continuous-bernoulli":
-        return ContinuousBernoulli()
-    if config.likelihood == "gaussian":
-        return FixedGaussian(config.sigma)
-    return LearnedGaussian()
+    """The likelihood p(x|z) that ``config.likelihood`` names."""
+    return LIKELIHOOD_TYPES[config.likelihood].from_config(config)
 
 
 # --- Encoders and decoders.

@@ -17,12 +17,11 @@ from tqdm.auto import tqdm
 from .checkpoint import check_output_folder, save_checkpoint
 from .data import DATASETS, Dataset, binarize, load_dataset
 from .evaluate import DEFAULT_ELBO_SAMPLES, evaluate_model, evaluation_inputs, mean_objective
-from .models import LatentModel, ModelConfig, build_model
+from .models import LIKELIHOOD_TYPES, LatentModel, ModelConfig, build_model
 
 PRECISIONS = ("auto", "fp32", "bf16")
 DEVICE_TYPES = ("cpu", "cuda", "mps")
 # Likelihoods whose p(x|z) is defined only for x in [0, 1] (pixel intensities or binary pixels).
-UNIT_INTERVAL_LIKELIHOODS = ("bernoulli", "continuous-bernoulli")
 CPUINFO = "/proc/cpuinfo"
 
 
@@ -171,19 +170,22 @@ def resolve_precision(requested: str, device: torch.device) -> str:
 def check_data_range(likelihood: str, data: Dataset, binarize: bool = False) -> None:
     """Refuse a likelihood (or dynamic binarization) that does not fit the data's values.
 
-    bernoulli and continuous-bernoulli, and ``binarize``, need every input in [0, 1]; the
-    Gaussian likelihoods take any real values. Reads the min and max of both splits.
+    A likelihood with a bounded ``support`` (bernoulli and continuous-bernoulli: [0, 1]) and
+    ``binarize`` (intensities as probabilities) need every input inside it; the Gaussian
+    likelihoods take any real values. Reads the min and max of both splits.
     Raises ValueError naming the likelihood, the data and its range, and what to use instead.
     """
-    if likelihood not in UNIT_INTERVAL_LIKELIHOODS and not binarize:
+    support = LIKELIHOOD_TYPES[likelihood].support
+    if support is None and not binarize:
         return
+    lo, hi = support or (0.0, 1.0)
     low = min(float(data.train_x.min()), float(data.test_x.min()))
     high = max(float(data.train_x.max()), float(data.test_x.max()))
-    if low >= 0.0 and high <= 1.0:
+    if low >= lo and high <= hi:
         return
-    what = f"the {likelihood} likelihood" if likelihood in UNIT_INTERVAL_LIKELIHOODS else "--binarize"
+    what = f"the {likelihood} likelihood" if support is not None else "--binarize"
     fix = "use --likelihood gaussian or gaussian-learned" + (" without --binarize" if binarize else "")
-    raise ValueError(f"{what} needs inputs in [0, 1], but the {data.name} data range over "
+    raise ValueError(f"{what} needs inputs in [{lo:g}, {hi:g}], but the {data.name} data range over "
                      f"[{low:.3g}, {high:.3g}]; {fix}")
 
 
