@@ -89,11 +89,12 @@ def decode(model: LatentModel, z: np.ndarray) -> np.ndarray:
     """Decode latents to images.
 
     z: float [M, d] (or [d] for one point).
-    returns: float32 [M, 28, 28] pixel means in [0, 1] (or [28, 28] for one point).
+    returns: float32 [M, 28, 28] (or [28, 28] for one point): E[x|z], clipped to the pixel range
+    [0, 1] (a Gaussian likelihood's mean can leave it).
     """
     z = np.asarray(z, dtype=np.float32)
     single = z.ndim == 1
-    images = model.decode(torch.from_numpy(np.atleast_2d(z)))[:, 0].numpy()
+    images = model.decode(torch.from_numpy(np.atleast_2d(z)))[:, 0].clamp(0.0, 1.0).numpy()
     return images[0] if single else images
 
 

@@ -108,8 +108,7 @@ def latent_scatter(codes: np.ndarray, labels: np.ndarray, title: str, *,
     return fig
 
 
-def clickable_plane(codes: np.ndarray, labels: np.ndarray, grid: np.ndarray, title: str,
-                    clicked: np.ndarray | None = None, height: int = 520,
+def clickable_plane(codes: np.ndarray, labels: np.ndarray, grid: np.ndarray, title: str, height: int = 520,
                     names: Sequence[str] = DIGITS) -> go.Figure:
     """A z-plane on which a click anywhere selects a point.
 
@@ -117,7 +116,7 @@ def clickable_plane(codes: np.ndarray, labels: np.ndarray, grid: np.ndarray, tit
     float [G, 2]) whose nearest point to the cursor is what a click selects, so a click on empty
     space still yields a z. The axes span exactly the grid, so every spot of the plot area lies
     on it (outlying digits beyond the grid are reached by panning). A clicked grid point shows as a
-    dot. clicked: float [2], a z not clicked in this figure (e.g. from a bookmark), drawn as a cross.
+    dot; a z set otherwise (e.g. from a bookmark) is added by the caller with ``cross_trace``.
     """
     fig = go.Figure(digit_traces(codes, labels, size=3.5, opacity=0.35, hover=False, names=names))
     fig.add_trace(go.Scattergl(
@@ -129,8 +128,6 @@ def clickable_plane(codes: np.ndarray, labels: np.ndarray, grid: np.ndarray, tit
         unselected=dict(marker=dict(opacity=0)),
         hovertemplate="click to decode<br>z = (%{x:.2f}, %{y:.2f})<extra></extra>",
     ))
-    if clicked is not None:
-        fig.add_trace(cross_trace(clicked))
     layout = _base_layout(title, height)
     layout.update(clickmode="event+select", dragmode="pan")
     fig.update_layout(**layout)

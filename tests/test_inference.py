@@ -87,3 +87,13 @@ def test_encode_all_gives_the_cvae_each_image_with_its_own_class():
     np.testing.assert_allclose(codes[3], inference.style_of(cvae, images[3], 3), atol=1e-6)
     assert not np.allclose(codes[3], inference.style_of(cvae, images[3], 7))
 
+
+
+def test_decode_keeps_pixels_in_0_1_even_for_a_gaussian_mean_that_leaves_it():
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(kind="ae", likelihood="gaussian", hidden_dims=(16,))).eval()
+    z = np.array([[300.0, -300.0], [-300.0, 300.0]], np.float32)
+    raw = model.decode(torch.from_numpy(z)).detach()
+    assert raw.min() < 0 or raw.max() > 1  # the Gaussian mean itself is unbounded
+    images = inference.decode(model, z)
+    assert images.shape == (2, 28, 28) and images.min() >= 0 and images.max() <= 1
