@@ -28,10 +28,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
 
-from browser_sessions import click_latencies, session  # noqa: E402
-from test_browser import CHROMIUM, CHROMIUM_ARGS, start_server, stop_server  # noqa: E402
+from explorer.browser import CHROMIUM, CHROMIUM_ARGS, click_latencies, session, start_server, stop_server  # noqa: E402,E501
 
 
 def percentile(values: list[float], q: float) -> float:

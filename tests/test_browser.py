@@ -11,9 +11,6 @@ import io
 import json
 import os
 import re
-import socket
-import subprocess
-import sys
 import time
 import urllib.parse
 import urllib.request
@@ -23,10 +20,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-CHROMIUM = "/usr/bin/chromium"
+from explorer.browser import CHROMIUM, CHROMIUM_ARGS, start_server, stop_server
+
 REPO = Path(__file__).resolve().parent.parent
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
 SCREENSHOTS = REPO / "docs" / "screenshots"
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
@@ -34,46 +30,6 @@ pytestmark = pytest.mark.browser
 
 if not os.path.exists(CHROMIUM) and not os.environ.get("CI"):
     pytest.skip("Debian chromium is not installed (apt-get install chromium)", allow_module_level=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(log_path: Path, launcher: bool = False,
-                 app: Path | None = None) -> tuple[subprocess.Popen, str]:
-    """`streamlit run explorer/app.py` (or ``app``; or, with ``launcher``, `python -m explorer`, which
-    warms the caches first) on a free port; returns (process, url) once it is healthy."""
-    port = free_port()
-    log = open(log_path, "w")  # noqa: SIM115 - the process owns it until it exits
-    app = str(app or REPO / "explorer" / "app.py")
-    command = ["-m", "explorer"] if launcher else ["-m", "streamlit", "run", app]
-    proc = subprocess.Popen(
-        [sys.executable, *command, "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--server.headless", "true"],
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return proc, url
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("streamlit did not start within 60 s")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 @pytest.fixture(scope="module")
@@ -373,12 +329,12 @@ def test_concurrent_sessions_each_see_the_decode_of_their_own_clicks(server):
 
     The pages are opened one after another (four software-rendered first draws at once on two
     cores once took over a minute), then all four click and upload at the same time; every wait
-    lasts as long as the page makes progress (tests/browser_sessions.py)."""
+    lasts as long as the page makes progress (explorer/browser.py)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from playwright.async_api import async_playwright
 
-    from tests.browser_sessions import open_plane, session
+    from explorer.browser import open_plane, session
     from train import load_checkpoint
 
     vae = load_checkpoint(REPO / "checkpoints" / "mnist-vae-2d")

@@ -1,17 +1,69 @@
-"""Browser sessions driven with Playwright's async API: clicks on the plane timed in the page, an
-upload, and a check that the decoded image shown is the decode of the session's own z. Shared by
-tests/test_browser.py (several sessions at once) and benchmarks/bench_explorer.py."""
+"""Drive the explorer in a real browser (Playwright, Debian's Chromium): a local server, timed clicks on
+the plane, an upload, and a check that the decoded image shown is the decode of the session's own z.
+Shared by tests/test_browser.py and benchmarks/bench_explorer.py; the app never imports it."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import io
+import socket
+import subprocess
+import sys
+import time
 import traceback
 import urllib.parse
+import urllib.request
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's package; never a browser downloaded by playwright install
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(log_path: Path, launcher: bool = False,
+                 app: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """`streamlit run explorer/app.py` (or ``app``; or, with ``launcher``, `python -m explorer`, which
+    warms the caches first) on a free port; returns (process, url) once it is healthy."""
+    port = free_port()
+    log = open(log_path, "w")  # noqa: SIM115 - the process owns it until it exits
+    app = str(app or REPO / "explorer" / "app.py")
+    command = ["-m", "explorer"] if launcher else ["-m", "streamlit", "run", app]
+    proc = subprocess.Popen(
+        [sys.executable, *command, "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--server.headless", "true"],
+        cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return proc, url
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("streamlit did not start within 60 s")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
 
 # Resolves when the decoded image's <img> has a new src that has finished loading.
 WATCH_JS = """() => {
