@@ -85,9 +85,9 @@ def common_recipe(root: str, max_epochs: int, seed: int, target: float | None) -
 def ours(data, max_epochs: int, seed: int, target: float | None, batch: int = BATCH, lr: float = LR,
          precision: str = "fp32") -> tuple[float, int, float]:
     """returns (wall seconds of the epochs including their test passes, epochs run, last test loss)."""
-    config = TrainConfig(kind="vae", latent_dim=LATENT, hidden_dims=HIDDEN, epochs=max_epochs,
-                         batch_size=batch, lr=lr, precision=precision, seed=seed, device="cpu",
-                         progress=False, iwae_samples=0, eval_samples=1, target_loss=target)
+    config = TrainConfig.of(kind="vae", latent_dim=LATENT, hidden_dims=HIDDEN, epochs=max_epochs,
+                            batch_size=batch, lr=lr, precision=precision, seed=seed, device="cpu",
+                            progress=False, iwae_samples=0, eval_samples=1, target_loss=target)
     history = train(config, data=data).metrics["history"]
     return history[-1]["seconds"], len(history), history[-1]["test_loss"]
 

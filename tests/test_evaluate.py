@@ -30,8 +30,8 @@ def trained_vae(tmp_path_factory):
                          torch.from_numpy(test_y), source="fabricated")
     data = images_dataset("mnist", splits, MNIST_CLASSES)
     out = tmp_path_factory.mktemp("ckpt") / "vae"
-    config = TrainConfig(kind="vae", latent_dim=2, hidden_dims=(64,), epochs=8, batch_size=32, lr=3e-3,
-                         iwae_samples=0, progress=False, device="cpu", out=str(out))
+    config = TrainConfig.of(kind="vae", latent_dim=2, hidden_dims=(64,), epochs=8, batch_size=32, lr=3e-3,
+                            iwae_samples=0, progress=False, device="cpu", out=str(out))
     return train(config, data=data), data
 
 
@@ -131,8 +131,8 @@ def test_evaluate_checkpoint_of_an_autoencoder_and_a_bad_folder(tiny_dataset, tm
     import train.evaluate as evaluate_module
 
     monkeypatch.setattr(evaluate_module, "load_dataset", lambda name, root=None: tiny_dataset)
-    config = TrainConfig(kind="dae", hidden_dims=(32,), epochs=1, batch_size=64, progress=False, device="cpu",
-                         out=str(tmp_path / "dae"))
+    config = TrainConfig.of(kind="dae", hidden_dims=(32,), epochs=1, batch_size=64, progress=False,
+                            device="cpu", out=str(tmp_path / "dae"))
     folder = train(config, data=tiny_dataset).checkpoint
     metrics = evaluate_checkpoint(folder, k=10, write=False, progress=False)
     assert "test_iwae_nll" not in metrics and metrics["test_corrupted_recon_nll"] > 0

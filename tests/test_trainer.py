@@ -39,8 +39,8 @@ def test_to_unit_interval_matches_to_tensor_scaling():
 
 @pytest.mark.parametrize("kind", ["ae", "dae", "vae", "cvae"])
 def test_training_lowers_the_test_loss_and_writes_a_checkpoint(kind, tiny_dataset, tmp_path):
-    config = TrainConfig(kind=kind, hidden_dims=(64, 32), epochs=4, batch_size=32, lr=3e-3, iwae_samples=20,
-                         out=str(tmp_path / kind), progress=False, device="cpu")
+    config = TrainConfig.of(kind=kind, hidden_dims=(64, 32), epochs=4, batch_size=32, lr=3e-3,
+                            iwae_samples=20, out=str(tmp_path / kind), progress=False, device="cpu")
     result = train(config, data=tiny_dataset)
     history = result.metrics["history"]
     assert len(history) == 4 and history[-1]["test_loss"] < history[0]["test_loss"]
@@ -62,9 +62,9 @@ def test_training_lowers_the_test_loss_and_writes_a_checkpoint(kind, tiny_datase
 
 
 def test_binarized_beta_vae_with_warmup_and_bf16_trains(tiny_dataset, tmp_path):
-    config = TrainConfig(kind="vae", hidden_dims=(32,), epochs=2, batch_size=32, beta=4.0, kl_warmup_epochs=1,
-                         binarize=True, precision="bf16", n_samples=2, iwae_samples=5, progress=False,
-                         device="cpu", out=str(tmp_path / "bvae"))
+    config = TrainConfig.of(kind="vae", hidden_dims=(32,), epochs=2, batch_size=32, beta=4.0,
+                            kl_warmup_epochs=1, binarize=True, precision="bf16", n_samples=2, iwae_samples=5,
+                            progress=False, device="cpu", out=str(tmp_path / "bvae"))
     result = train(config, data=tiny_dataset)
     assert result.model.config.beta == 4.0 and result.metrics["binarized"] is True
     assert np.isfinite(result.metrics["test_iwae_nll"])
@@ -73,18 +73,18 @@ def test_binarized_beta_vae_with_warmup_and_bf16_trains(tiny_dataset, tmp_path):
 
 
 def test_kl_weight_warms_up_linearly_to_beta():
-    config = TrainConfig(beta=4.0, kl_warmup_epochs=2)
+    config = TrainConfig.of(beta=4.0, kl_warmup_epochs=2)
     assert kl_weight(config, 5, 10) == pytest.approx(1.0)
     assert kl_weight(config, 20, 10) == pytest.approx(4.0)
     assert kl_weight(config, 100, 10) == pytest.approx(4.0)
-    assert kl_weight(TrainConfig(beta=0.5), 1, 10) == 0.5
+    assert kl_weight(TrainConfig.of(beta=0.5), 1, 10) == 0.5
 
 
 def test_toy_models_train_on_the_two_gaussians():
     data = toy_gaussians(n_train=512, n_test=128)
-    config = TrainConfig(kind="vae", dataset="toy-gaussians", latent_dim=1, hidden_dims=(16,),
-                         likelihood="gaussian-learned", epochs=3, batch_size=64, lr=3e-3, iwae_samples=10,
-                         progress=False, device="cpu")
+    config = TrainConfig.of(kind="vae", dataset="toy-gaussians", latent_dim=1, hidden_dims=(16,),
+                            likelihood="gaussian-learned", epochs=3, batch_size=64, lr=3e-3, iwae_samples=10,
+                            progress=False, device="cpu")
     result = train(config, data=data)
     assert result.model.config.data_shape == (2,)
     assert result.model.decode(torch.zeros(3, 1)).shape == (3, 2)
@@ -92,8 +92,8 @@ def test_toy_models_train_on_the_two_gaussians():
 
 
 def test_same_seed_gives_the_same_model(tiny_dataset):
-    config = TrainConfig(kind="vae", hidden_dims=(16,), epochs=1, batch_size=64, progress=False,
-                         device="cpu", iwae_samples=0)
+    config = TrainConfig.of(kind="vae", hidden_dims=(16,), epochs=1, batch_size=64, progress=False,
+                            device="cpu", iwae_samples=0)
     a, b = train(config, data=tiny_dataset), train(config, data=tiny_dataset)
     for key, value in a.model.state_dict().items():
         assert torch.equal(b.model.state_dict()[key], value)
@@ -130,6 +130,28 @@ def test_invalid_settings_are_refused_on_the_command_line(capsys):
     assert main(["--epochs", "0", "--no-progress"]) == 2
     assert "epochs must be >= 1" in capsys.readouterr().err
     with pytest.raises(ValueError, match="lr"):
-        TrainConfig(lr=0.0)
+        TrainConfig.of(lr=0.0)
     assert main(["--kind", "vae", "--arch", "conv", "--hidden-dims", "8", "--no-progress"]) == 2
     assert "conv arch takes hidden_dims" in capsys.readouterr().err
+
+
+def test_the_command_line_is_generated_from_the_config_dataclasses():
+    import dataclasses
+
+    from train.__main__ import build_parser
+    from train.models import ModelConfig
+
+    parser = build_parser()
+    flags = {a.dest for a in parser._actions}
+    wanted = {f.name for f in dataclasses.fields(ModelConfig) if not f.metadata.get("from_data")}
+    wanted |= {f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("model", "progress")}
+    assert wanted <= flags  # every setting is an option, added in one place
+    assert all(a.help for a in parser._actions)
+    args = parser.parse_args(["--kind", "cvae", "--hidden-dims", "64", "32", "--beta", "2", "--binarize",
+                              "--epochs", "3", "--lr-final", "1e-4", "--out", "x"])
+    config = TrainConfig.of(**{k: v for k, v in vars(args).items() if k != "no_progress"})
+    assert config.model == ModelConfig(kind="cvae", hidden_dims=(64, 32), beta=2.0)
+    assert (config.binarize, config.epochs, config.lr_final, config.out) == (True, 3, 1e-4, "x")
+    assert TrainConfig.of() == TrainConfig()  # the defaults are the dataclasses' own
+    with pytest.raises(TypeError):
+        TrainConfig.of(no_such_setting=1)

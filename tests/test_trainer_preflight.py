@@ -149,9 +149,9 @@ def test_a_likelihood_that_does_not_fit_the_data_is_refused_before_training(caps
     for likelihood in ("bernoulli", "continuous-bernoulli"):
         refused = rf"the {likelihood} likelihood needs inputs in \[0, 1\], but the toy-gaussians data range"
         with pytest.raises(ValueError, match=refused + r" over \[-\d.*gaussian-learned"):
-            train(TrainConfig(dataset="toy-gaussians", likelihood=likelihood, progress=False), data=data)
+            train(TrainConfig.of(dataset="toy-gaussians", likelihood=likelihood, progress=False), data=data)
     with pytest.raises(ValueError, match=r"--binarize needs inputs in \[0, 1\].*without --binarize"):
-        train(TrainConfig(dataset="toy-gaussians", likelihood="gaussian", binarize=True, progress=False),
+        train(TrainConfig.of(dataset="toy-gaussians", likelihood="gaussian", binarize=True, progress=False),
               data=data)
     monkeypatch.setattr(trainer, "load_dataset", lambda *args: data)
     assert main(["--dataset", "toy-gaussians", *FAST]) == 2
@@ -219,8 +219,8 @@ def test_the_precision_used_is_recorded_in_the_metrics(native, tiny_dataset, tmp
         return real_autocast(*args, **kwargs)
 
     monkeypatch.setattr(torch, "autocast", autocast)
-    config = TrainConfig(kind="ae", hidden_dims=(8,), epochs=1, batch_size=64, iwae_samples=0, eval_samples=1,
-                         progress=False, device="cpu", out=str(tmp_path / "ckpt"))
+    config = TrainConfig.of(kind="ae", hidden_dims=(8,), epochs=1, batch_size=64, iwae_samples=0,
+                            eval_samples=1, progress=False, device="cpu", out=str(tmp_path / "ckpt"))
     assert config.precision == "auto"
     result = train(config, data=tiny_dataset)
     expected = "bf16" if native else "fp32"

@@ -66,17 +66,25 @@ LOGVAR_MIN, LOGVAR_MAX = 2 * math.log(0.01), 2.0
 class ModelConfig:
     """Everything needed to rebuild a model; stored in a checkpoint's config.json."""
 
-    kind: str = "vae"  # "ae", "dae", "vae" or "cvae"
-    latent_dim: int = 2  # size d of the latent z
-    hidden_dims: tuple[int, ...] = (512, 256)  # mlp: encoder widths; conv: (channels1, channels2, dense)
-    likelihood: str = "bernoulli"  # p(x|z): one of LIKELIHOODS
-    arch: str = "mlp"  # "mlp" or "conv"
-    data_shape: tuple[int, ...] = IMAGE_SHAPE  # shape of one input x
-    sigma: float = 0.1  # std of the fixed-variance "gaussian" likelihood, in units of x
-    beta: float = 1.0  # weight of the KL term in the training loss (beta-VAE); 1 = the ELBO
-    noise: str = "mask"  # DAE corruption: "mask" (set pixels to 0) or "gaussian" (add noise)
-    noise_level: float = 0.5  # DAE: fraction of pixels masked, or the Gaussian noise std
-    n_classes: int = 10  # CVAE: number of label classes (one-hot size)
+    kind: str = field(default="vae", metadata={
+        "help": "ae, dae (denoising), vae, cvae (conditional)", "choices": tuple(MODEL_KIND_NAMES)})
+    latent_dim: int = field(default=2, metadata={"help": "size d of the latent z"})
+    hidden_dims: tuple[int, ...] = field(default=(512, 256), metadata={
+        "help": "mlp: encoder widths, the decoder mirrors them; conv: channels1 channels2 dense"})
+    likelihood: str = field(default="bernoulli", metadata={"help": "p(x|z)", "choices": LIKELIHOODS})
+    arch: str = field(default="mlp", metadata={"help": "encoder and decoder networks", "choices": ARCHS})
+    data_shape: tuple[int, ...] = field(default=IMAGE_SHAPE, metadata={
+        "help": "shape of one input x (set from the dataset)", "from_data": True})
+    sigma: float = field(default=0.1, metadata={
+        "help": "std of the fixed-variance 'gaussian' likelihood, in units of x"})
+    beta: float = field(default=1.0, metadata={
+        "help": "weight of the KL term in the training loss (beta-VAE); 1 = the ELBO"})
+    noise: str = field(default="mask", metadata={
+        "help": "DAE corruption: mask (set pixels to 0) or gaussian (add noise)", "choices": NOISES})
+    noise_level: float = field(default=0.5, metadata={
+        "help": "DAE: fraction of pixels masked, or the Gaussian noise std"})
+    n_classes: int = field(default=10, metadata={
+        "help": "CVAE: number of label classes (set from the dataset)", "from_data": True})
 
     def __post_init__(self):
         """Check every field's type and range, then the size of the network it describes.
@@ -646,6 +654,7 @@ class ConditionalVAE(VAE):
 MODEL_KINDS: dict[str, type[LatentModel]] = {
     "ae": AutoEncoder, "dae": DenoisingAutoEncoder, "vae": VAE, "cvae": ConditionalVAE,
 }
+assert tuple(MODEL_KINDS) == tuple(MODEL_KIND_NAMES)
 
 
 def _check_whole(name: str, value) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from .checkpoint import CheckpointError, check_output_folder
@@ -22,30 +21,30 @@ from .trainer import PRECISIONS, TrainConfig, train
 # Shared settings of the 28x28 image models: 784-512-256-d MLPs, batch 256, Adam 2e-3 with cosine
 # decay to 2e-5; precision "auto": bf16 autocast for the training steps where the device computes
 # bf16 natively, else fp32 (evaluation is always fp32).
-_IMAGE = TrainConfig(hidden_dims=(512, 256), epochs=30, batch_size=256, lr=2e-3, lr_final=2e-5,
-                     precision="auto", seed=0)
+_IMAGE = TrainConfig.of(hidden_dims=(512, 256), epochs=30, batch_size=256, lr=2e-3, lr_final=2e-5,
+                        precision="auto", seed=0)
 # The toy models: 2-64-64-1 MLPs on the two-Gaussians data.
-_TOY = TrainConfig(dataset="toy-gaussians", latent_dim=1, hidden_dims=(64, 64), epochs=100, batch_size=256,
-                   lr=3e-3, lr_final=1e-4, seed=0)
+_TOY = TrainConfig.of(dataset="toy-gaussians", latent_dim=1, hidden_dims=(64, 64), epochs=100, batch_size=256,
+                      lr=3e-3, lr_final=1e-4, seed=0)
 
 # The recipes behind the checkpoints that ship in the repo. Change one, rerun, commit the folder.
 SHIPPED: dict[str, TrainConfig] = {
-    "mnist-ae-2d": replace(_IMAGE, kind="ae", latent_dim=2),
-    "mnist-dae-2d": replace(_IMAGE, kind="dae", latent_dim=2, noise="mask", noise_level=0.3),
-    "mnist-vae-2d": replace(_IMAGE, kind="vae", latent_dim=2, epochs=40),
-    "mnist-cvae-2d": replace(_IMAGE, kind="cvae", latent_dim=2),
-    "mnist-betavae-2d": replace(_IMAGE, kind="vae", latent_dim=2, beta=4.0, kl_warmup_epochs=5),
-    "mnist-vae-16d": replace(_IMAGE, kind="vae", latent_dim=16),
-    "fashion-vae-2d": replace(_IMAGE, kind="vae", dataset="fashion-mnist", latent_dim=2),
-    "toy-ae-1d": replace(_TOY, kind="ae", likelihood="gaussian", sigma=0.5),
-    "toy-vae-1d": replace(_TOY, kind="vae", likelihood="gaussian-learned", kl_warmup_epochs=20),
+    "mnist-ae-2d": _IMAGE.replace(kind="ae", latent_dim=2),
+    "mnist-dae-2d": _IMAGE.replace(kind="dae", latent_dim=2, noise="mask", noise_level=0.3),
+    "mnist-vae-2d": _IMAGE.replace(kind="vae", latent_dim=2, epochs=40),
+    "mnist-cvae-2d": _IMAGE.replace(kind="cvae", latent_dim=2),
+    "mnist-betavae-2d": _IMAGE.replace(kind="vae", latent_dim=2, beta=4.0, kl_warmup_epochs=5),
+    "mnist-vae-16d": _IMAGE.replace(kind="vae", latent_dim=16),
+    "fashion-vae-2d": _IMAGE.replace(kind="vae", dataset="fashion-mnist", latent_dim=2),
+    "toy-ae-1d": _TOY.replace(kind="ae", likelihood="gaussian", sigma=0.5),
+    "toy-vae-1d": _TOY.replace(kind="vae", likelihood="gaussian-learned", kl_warmup_epochs=20),
 }
 
 # Not shipped: the settings in which published log-likelihoods are reported (dynamically binarized
 # MNIST), for comparing with Davidson et al. 2018 (2-D) and Burda et al. 2016 (50-D).
 COMPARISONS: dict[str, TrainConfig] = {
-    "binarized-mnist-vae-2d": replace(_IMAGE, kind="vae", latent_dim=2, binarize=True),
-    "binarized-mnist-vae-50d": replace(_IMAGE, kind="vae", latent_dim=50, binarize=True, epochs=100),
+    "binarized-mnist-vae-2d": _IMAGE.replace(kind="vae", latent_dim=2, binarize=True),
+    "binarized-mnist-vae-50d": _IMAGE.replace(kind="vae", latent_dim=50, binarize=True, epochs=100),
 }
 
 
@@ -83,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         except DatasetUnavailableError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-        config = replace(recipe, out=str(outs[name]), device=args.device, progress=not args.no_progress,
+        config = recipe.replace(out=str(outs[name]), device=args.device, progress=not args.no_progress,
                          precision=args.precision or recipe.precision)
         try:
             result = train(config, data=datasets[recipe.dataset])

@@ -6,16 +6,17 @@ writes a checkpoint folder.
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
 from .checkpoint import check_output_folder, save_checkpoint
-from .data import DATASETS, Dataset, binarize, load_dataset
+from .data import DATA_ROOT_ENV, DATASETS, Dataset, binarize, load_dataset
 from .evaluate import DEFAULT_ELBO_SAMPLES, evaluate_model, evaluation_inputs, mean_objective
 from .models import LIKELIHOOD_TYPES, LatentModel, ModelConfig, build_model
 
@@ -25,37 +26,46 @@ DEVICE_TYPES = ("cpu", "cuda", "mps")
 CPUINFO = "/proc/cpuinfo"
 
 
+def _flag(default, help: str, **more) -> field:
+    """A TrainConfig field that is a command-line flag of ``python -m train`` (its help in metadata)."""
+    return field(default=default, metadata={"help": help, **more})
+
+
 @dataclass
 class TrainConfig:
-    """One training run; every field is a command-line flag of ``python -m train``."""
+    """One training run: the model's settings and the training's. Every field of both (but the
+    model's data_shape and n_classes, which come from the dataset) is a flag of ``python -m train``,
+    generated from these fields (``train.__main__.build_parser``).
 
-    kind: str = "vae"  # "ae", "dae", "vae" or "cvae"
-    dataset: str = "mnist"  # "mnist", "fashion-mnist" or "toy-gaussians"
-    latent_dim: int = 2  # size d of z
-    hidden_dims: tuple[int, ...] = (512, 256)  # mlp widths (decoder mirrored); conv: (ch1, ch2, dense)
-    arch: str = "mlp"  # "mlp" or "conv"
-    likelihood: str = "bernoulli"  # p(x|z): bernoulli, continuous-bernoulli, gaussian, gaussian-learned
-    sigma: float = 0.1  # std of the fixed "gaussian" likelihood
-    beta: float = 1.0  # KL weight (beta-VAE); 1 = the ELBO
-    kl_warmup_epochs: float = 0.0  # linear KL warm-up from 0 to beta over this many epochs
-    noise: str = "mask"  # DAE corruption: "mask" or "gaussian"
-    noise_level: float = 0.5  # DAE: masked fraction or Gaussian std
-    n_samples: int = 1  # z samples per input in the training objective (AEVB's L)
-    binarize: bool = False  # dynamic binarization: x ~ Bernoulli(intensity), redrawn every epoch
-    epochs: int = 30
-    batch_size: int = 128
-    lr: float = 1e-3  # Adam learning rate
-    lr_final: float | None = None  # if set, cosine decay of the lr to this value by the last epoch
-    precision: str = "auto"  # "bf16" autocast for the training steps (evaluation is fp32), "fp32", or
-    # "auto": bf16 where the device computes it natively, else fp32 (see resolve_precision)
-    seed: int = 0  # seeds init, shuffling, noise, binarization and the evaluation
-    device: str = "auto"  # "auto" (CUDA, then MPS, then CPU), "cpu", "cuda", "mps", ...
-    out: str | None = None  # checkpoint folder to write; None writes nothing
-    data_root: str | None = None  # data root (default: $LATENT_EXPLORER_DATA or data/)
-    eval_samples: int = DEFAULT_ELBO_SAMPLES  # z samples per test input for the final negative ELBO
-    iwae_samples: int = 1000  # K of the final importance-sampled log p(x); 0 skips it
-    target_loss: float | None = None  # stop after the first epoch whose test loss is at or below this
-    progress: bool = True  # show tqdm progress bars
+    ``TrainConfig.of(kind="vae", epochs=8)`` builds one from flat settings, and ``replace`` changes
+    some, whichever of the two they belong to.
+    """
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    dataset: str = _flag("mnist", "the data to train on", choices=tuple(DATASETS))
+    kl_warmup_epochs: float = _flag(0.0, "linear KL warm-up from 0 to beta over this many epochs")
+    n_samples: int = _flag(1, "z samples per input in the training objective (AEVB's L)")
+    binarize: bool = _flag(False, "dynamically binarize the images, x ~ Bernoulli(intensity), redrawn every "
+                                  "epoch")
+    epochs: int = _flag(30, "passes over the training split")
+    batch_size: int = _flag(128, "inputs per optimisation step")
+    lr: float = _flag(1e-3, "Adam learning rate")
+    lr_final: float | None = _flag(None, "cosine-decay the learning rate to this value by the last epoch "
+                                         "(default: constant)")
+    precision: str = _flag("auto", "bf16 autocasts the training steps (evaluation stays fp32); auto uses "
+                                   "bf16 where the device computes it natively (CUDA, CPUs with AVX512_BF16 "
+                                   "or AMX), else fp32", choices=PRECISIONS)
+    seed: int = _flag(0, "seeds init, shuffling, noise, binarization and the evaluation")
+    device: str = _flag("auto", "auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N, mps")
+    out: str | None = _flag(None, "checkpoint folder to write, e.g. checkpoints/my-vae: a new or empty "
+                                  "folder, or a checkpoint to replace (anything else is refused before "
+                                  "training)")
+    data_root: str | None = _flag(None, f"data root (default: ${DATA_ROOT_ENV} or ./data)")
+    eval_samples: int = _flag(DEFAULT_ELBO_SAMPLES, "z samples per test input for the final negative ELBO")
+    iwae_samples: int = _flag(1000, "K of the final importance-sampled log p(x); 0 skips it")
+    target_loss: float | None = _flag(None, "stop after the first epoch whose test loss (nats) is at or "
+                                            "below this")
+    progress: bool = field(default=True, metadata={"cli": False})  # tqdm progress bars (--no-progress)
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "eval_samples", "n_samples"):
@@ -69,14 +79,26 @@ class TrainConfig:
             raise ValueError(f"unknown dataset {self.dataset!r}; expected one of {list(DATASETS)}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}; expected one of {list(PRECISIONS)}")
-        self.hidden_dims = tuple(self.hidden_dims)
 
-    def model_config(self, data_shape: tuple[int, ...] = (1, 28, 28), n_classes: int = 10) -> ModelConfig:
-        """The ModelConfig of this run. Raises ValueError for an invalid combination."""
-        return ModelConfig(kind=self.kind, latent_dim=self.latent_dim, hidden_dims=self.hidden_dims,
-                           likelihood=self.likelihood, arch=self.arch, data_shape=data_shape,
-                           sigma=self.sigma, beta=self.beta, noise=self.noise,
-                           noise_level=self.noise_level, n_classes=n_classes)
+    @classmethod
+    def of(cls, **settings) -> TrainConfig:
+        """A TrainConfig from flat settings, e.g. ``of(kind="vae", latent_dim=2, epochs=8)``: the names
+        of ModelConfig's fields go to ``model``, the rest to the run. Raises ValueError (TypeError for
+        an unknown name) as the two dataclasses do."""
+        return cls().replace(**settings)
+
+    def replace(self, **settings) -> TrainConfig:
+        """A copy with some settings changed, each a field of ModelConfig or of TrainConfig."""
+        model_names = {f.name for f in fields(ModelConfig)}
+        model = {k: v for k, v in settings.items() if k in model_names}
+        run = {k: v for k, v in settings.items() if k not in model_names}
+        return dataclasses.replace(self, model=dataclasses.replace(self.model, **model), **run)
+
+    def training_settings(self) -> dict:
+        """The run's settings as stored in a checkpoint's config.json ("training"), JSON-ready: every
+        field but the model (stored on its own) and where things are read or written."""
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if f.name not in ("model", "out", "data_root", "progress")}
 
 
 @dataclass
@@ -201,8 +223,8 @@ def make_adam(model: torch.nn.Module, lr: float) -> torch.optim.Adam:
 def kl_weight(config: TrainConfig, step: int, steps_per_epoch: int) -> float:
     """beta times the linear warm-up factor min(1, step / warm-up steps) (step counts from 1)."""
     if config.kl_warmup_epochs <= 0:
-        return config.beta
-    return config.beta * min(1.0, step / (config.kl_warmup_epochs * steps_per_epoch))
+        return config.model.beta
+    return config.model.beta * min(1.0, step / (config.kl_warmup_epochs * steps_per_epoch))
 
 
 def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
@@ -222,7 +244,9 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
     if config.out:
         check_output_folder(config.out)
     data = data or load_dataset(config.dataset, config.data_root)
-    model_config = config.model_config(data.data_shape, len(data.classes))
+    # The model's input shape and number of classes are the dataset's. Raises ValueError for a
+    # combination the data does not allow (e.g. the conv arch on 2-D points).
+    model_config = dataclasses.replace(config.model, data_shape=data.data_shape, n_classes=len(data.classes))
     check_data_range(model_config.likelihood, data, config.binarize)
     torch.manual_seed(config.seed)
     # Each split is one tensor on the device; batches are drawn by index, no per-sample transforms.
@@ -250,7 +274,7 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
         order = torch.randperm(n_train, generator=shuffle).to(device)
         x_epoch = binarize(x_train, generator) if config.binarize else x_train
         running = torch.zeros((), device=device)
-        bar = tqdm(range(steps_per_epoch), desc=f"{config.kind} epoch {epoch}/{config.epochs}",
+        bar = tqdm(range(steps_per_epoch), desc=f"{model_config.kind} epoch {epoch}/{config.epochs}",
                    unit="step", disable=not config.progress, leave=False)
         for step in bar:
             idx = order[step * config.batch_size : (step + 1) * config.batch_size]
@@ -271,7 +295,7 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
         history.append({"epoch": epoch, "train_loss": train_loss, "test_loss": test["loss"],
                         "test_recon": test["recon"], "test_kl": test["kl"],
                         "seconds": round(time.perf_counter() - start, 2)})
-        tqdm.write(f"{config.kind} epoch {epoch:3d}: train loss {train_loss:8.3f}  "
+        tqdm.write(f"{model_config.kind} epoch {epoch:3d}: train loss {train_loss:8.3f}  "
                    f"test loss {test['loss']:8.3f} nats/input")
         if config.target_loss is not None and test["loss"] <= config.target_loss:
             break
@@ -288,8 +312,7 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
     model.eval()
     checkpoint = None
     if config.out:
-        settings = {k: v for k, v in asdict(config).items() if k not in ("out", "data_root", "progress")}
-        settings["hidden_dims"] = list(config.hidden_dims)
+        settings = config.training_settings()
         dataset = data.describe()
         dataset.update({"binarized": config.binarize, "test_binarization_seed": config.seed})
         checkpoint = save_checkpoint(model, config.out, training=settings, metrics=metrics, dataset=dataset)
