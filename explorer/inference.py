@@ -78,7 +78,7 @@ def load_explorer_model(checkpoint: str | Path | CheckpointMetadata, test_images
         raise ValueError(f"{folder.name} models {tuple(config.data_shape)} data, not 28x28 images")
     if config.conditional and test_labels is None:
         raise ValueError(f"{folder.name} is conditional: encoding the test set needs its labels")
-    model = load_checkpoint(folder)
+    model = load_checkpoint(folder, config=config)
     labels = test_labels if config.conditional else None
     return ExplorerModel(name=folder.name, folder=folder, model=model, metrics=meta.metrics,
                          codes=encode_all(model, test_images, labels), dataset=meta.config.dataset)

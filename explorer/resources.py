@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from train import load_checkpoint
+from train import CheckpointError, load_checkpoint
 from train.data import toy_gaussians
 from train.schema import read_metadata
 
@@ -47,16 +47,28 @@ def checkpoint(name: str) -> catalogue.CheckpointInfo | None:
 @st.cache_resource(show_spinner="Loading a checkpoint and encoding the test set…")
 def explorer_model(folder: str) -> inference.ExplorerModel:
     """The image model in ``folder`` with its dataset's test set encoded (raises CheckpointError,
-    ValueError, FileNotFoundError)."""
-    meta = read_metadata(folder)
+    ValueError, FileNotFoundError, TestSetError). Its JSON files are read once: the checkpoint
+    list's copy is used when the folder is listed."""
+    meta = listed_metadata(folder)
     images, labels = test_set(meta.config.dataset)
     return inference.load_explorer_model(meta, images, labels)
+
+
+def listed_metadata(folder: str):
+    """The checked metadata of ``folder`` from the checkpoint list, or read now if it is not listed
+    (raises CheckpointError, with the listed reason for a broken folder)."""
+    info = next((i for i in checkpoints() if str(i.folder) == str(folder)), None)
+    if info is None:
+        return read_metadata(folder)
+    if info.meta is None:
+        raise CheckpointError(info.error)
+    return info.meta
 
 
 @st.cache_resource(show_spinner="Loading a checkpoint…")
 def plain_model(folder: str):
     """The model in ``folder`` on the CPU, without encoding anything (raises CheckpointError)."""
-    return load_checkpoint(folder)
+    return load_checkpoint(folder, config=listed_metadata(folder).config.model)
 
 
 @st.cache_resource

@@ -193,9 +193,12 @@ def recover_interrupted_saves(parent: str | os.PathLike) -> list[str]:
     return report
 
 
-def load_checkpoint(folder: str | os.PathLike, device: str | torch.device = "cpu") -> LatentModel:
+def load_checkpoint(folder: str | os.PathLike, device: str | torch.device = "cpu",
+                    config: ModelConfig | None = None) -> LatentModel:
     """Read config.json, build the model, load model.safetensors; return the model in eval mode.
 
+    config: the model section of config.json if the caller has already read and checked it (e.g.
+    with ``train.schema.read_metadata``), so the file is not read again.
     First recovers an interrupted save of this folder (see ``recover_interrupted_saves``).
     Raises CheckpointError (a ValueError) naming the folder if it is missing, lacks a file, holds
     an unknown format version, or its weights are not a safetensors file matching the config
@@ -204,11 +207,14 @@ def load_checkpoint(folder: str | os.PathLike, device: str | torch.device = "cpu
     folder = Path(folder)
     if folder.name not in ("", ".", ".."):
         _recover_saves_of(folder.parent, folder.name)
-    config = read_config(folder)
-    try:
-        model_config = ModelConfig(**config["model"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise CheckpointError(f"{folder / CONFIG_FILE} has an invalid model section: {e}") from e
+    model_config = config
+    if model_config is None:
+        try:
+            model_config = ModelConfig(**read_config(folder)["model"])
+        except (KeyError, TypeError, ValueError) as e:
+            if isinstance(e, CheckpointError):
+                raise
+            raise CheckpointError(f"{folder / CONFIG_FILE} has an invalid model section: {e}") from e
     weights = folder / WEIGHTS_FILE
     if not weights.is_file():
         raise CheckpointError(f"checkpoint {folder} has no {WEIGHTS_FILE}")
