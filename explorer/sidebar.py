@@ -30,7 +30,7 @@ def render() -> None:
         name = st.selectbox("Model", list(by_name), key=state.MODEL.key,
                             format_func=lambda n: short(by_name[n]),
                             help="Every folder under checkpoints/. Each page shows the model picked here.")
-        describe(by_name[name])
+        model_summary(by_name[name])
         st.toggle("Presenter mode", key=state.PRESENT.key,
                   help="Larger type, images and markers; the sidebar starts collapsed (reopen it with "
                        "the arrow at the top left). The theme (light or dark) is in the ⋮ menu, Settings.")
@@ -58,7 +58,7 @@ def listing(info: catalogue.CheckpointInfo) -> str:
     return short(info)
 
 
-def describe(info: catalogue.CheckpointInfo) -> None:
+def model_summary(info: catalogue.CheckpointInfo) -> None:
     """The selected model: what it is and its test metrics, in nats per test input."""
     config, metrics = info.model_config, info.metrics
     if info.error or config is None:

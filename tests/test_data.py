@@ -216,7 +216,7 @@ def test_toy_gaussians_have_two_balanced_clusters():
     again = toy_gaussians(n_train=4000, n_test=1000, seed=0)
     assert torch.equal(again.train_x, toy.train_x)
     assert not torch.equal(toy_gaussians(n_train=4000, n_test=1000, seed=1).train_x, toy.train_x)
-    assert load_dataset("toy-gaussians").describe()["shape"] == [2]
+    assert load_dataset("toy-gaussians").config_section()["shape"] == [2]
 
 
 def test_unknown_dataset_is_refused():

@@ -502,7 +502,7 @@ class Dataset:
         """Shape of one input, e.g. (1, 28, 28) or (2,)."""
         return tuple(self.train_x.shape[1:])
 
-    def describe(self) -> dict:
+    def config_section(self) -> dict:
         """A JSON-serialisable summary for config.json."""
         return {"name": self.name, "source": self.source, "n_train": int(self.train_x.shape[0]),
                 "n_test": int(self.test_x.shape[0]), "shape": list(self.data_shape),

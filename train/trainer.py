@@ -313,7 +313,7 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
     checkpoint = None
     if config.out:
         settings = config.training_settings()
-        dataset = data.describe()
+        dataset = data.config_section()
         dataset.update({"binarized": config.binarize, "test_binarization_seed": config.seed})
         checkpoint = save_checkpoint(model, config.out, training=settings, metrics=metrics, dataset=dataset)
     return TrainResult(model=model, metrics=metrics, checkpoint=checkpoint)

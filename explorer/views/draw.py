@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
 
 from explorer import catalogue, geometry, imaging, inference, plots, resources, state, ui
-from explorer.preprocess import UploadError, preview, to_mnist
+from explorer.preprocess import Preprocessed, UploadError, preview, to_mnist
 
 CANVAS_SIZE = 240
 STROKE_WIDTH = 20  # canvas pixels: about 2 MNIST pixels once a digit is fitted in 20x20
@@ -33,19 +34,20 @@ def render() -> None:
         upload = st.file_uploader("…or upload a PNG or JPEG of one handwritten digit (dark on light or light "
                                   "on dark)", type=["png", "jpg", "jpeg"], key=UPLOAD.key)
         other_name = ui.compare_picker("Compare with", m.name, catalogue.decodes_z_alone, COMPARE)
-    result, source = latest_input(drawing, upload)
-    if result is None:
+    given = latest_input(drawing, upload)
+    if given is None:
         plane_col.info("Draw a digit on the canvas or upload a photo. It is converted like MNIST: grayscale, "
                        "inverted if the paper is light, cropped to the ink, fitted in 20×20 keeping its "
                        "aspect, and centred by its centre of mass in 28×28.")
         return
+    result, source = given.digit, given.name
     x = result.image
     models = ui.with_comparison(m, other_name)
     codes = {model.name: inference.encode(model.model, x[None])[0] for model in models}
-    trail = update_trail(codes[m.name], source, m.name)
+    trail = update_trail(codes[m.name], given.drawn, m.name)
     with output_col:
         pair = st.columns(2)
-        if source != "your drawing":
+        if not given.drawn:
             pair[0].image(preview(result.original, ui.ROW_SCALE * 28), caption="your upload")
         ui.image(x, caption="as MNIST input" + (" (inverted)" if result.inverted else ""), scale=ui.ROW_SCALE,
                  target=pair[1])
@@ -86,8 +88,18 @@ def canvas_png() -> bytes | None:
     return result.image_bytes
 
 
-def latest_input(drawing: bytes | None, upload):
-    """(preprocessed digit, source name) of whichever input changed last, or (None, None).
+@dataclass(frozen=True)
+class UserInput:
+    """The user's digit: ``digit`` preprocessed like MNIST, ``name`` to show ("your drawing" or the
+    uploaded file's name), ``drawn`` True for the canvas (whose strokes leave a trail)."""
+
+    digit: Preprocessed
+    name: str
+    drawn: bool
+
+
+def latest_input(drawing: bytes | None, upload) -> UserInput | None:
+    """Whichever input changed last, preprocessed, or None.
 
     Also keeps it in session state for the Interpolation and Posterior pages. An unreadable upload
     shows why and keeps the page running.
@@ -104,22 +116,23 @@ def latest_input(drawing: bytes | None, upload):
     CURRENT.set(current)
     if current is None:
         ui.USER_DIGIT.clear()
-        return None, None
-    data, name = (drawing, "your drawing") if current == "drawing" else (upload.getvalue(), upload.name)
+        return None
+    drawn = current == "drawing"
+    data, name = (drawing, "your drawing") if drawn else (upload.getvalue(), upload.name)
     try:
         result = to_mnist(data)
     except UploadError as e:
         st.error(f"**{name}**: {e}", icon=":material/warning:")
-        return None, None
+        return None
     ui.USER_DIGIT.set(result.image)
     ui.USER_DIGIT_SOURCE.set(name)
-    return result, name
+    return UserInput(result, name, drawn)
 
 
-def update_trail(z: np.ndarray, source: str, model_name: str) -> np.ndarray:
+def update_trail(z: np.ndarray, drawn: bool, model_name: str) -> np.ndarray:
     """Append the drawing's latest location in ``model_name``'s latent space (once per change) and
-    return that trail, float32 [T, d]; an upload has no trail."""
-    if source != "your drawing":
+    return that trail, float32 [T, d]; an upload (not ``drawn``) has no trail."""
+    if not drawn:
         return np.asarray([z])
     TRAIL.default({})
     trails = TRAIL.get()

@@ -8,7 +8,14 @@ import streamlit as st
 from explorer import catalogue, geometry, imaging, inference, plots, resources, state, ui
 
 N_TEST = 10_000
-ENDS = ("test digit", "your digit")
+ENDS = ("test digit", "your digit")  # what an end can be (a radio's options, kept in the URL)
+
+
+class YourDigit:
+    """The user's last drawn or uploaded digit as an end of the path (the other ends are test indices)."""
+
+
+YOURS = YourDigit()
 START = state.Param("from", "interp-start", state.int_in(0, N_TEST - 1))
 END = state.Param("to", "interp-end", state.int_in(0, N_TEST - 1))
 START_SOURCE = state.Param("from_source", "interp-start-source", state.one_of(*ENDS))
@@ -37,7 +44,7 @@ def render() -> None:
                       format_func={"linear": "linear", "spherical": "spherical (slerp)"}.get)
     formula = ("z(t) = (1 − t)·z_start + t·z_end" if method == "linear" else
                "z(t) = sin((1 − t)ω)/sin ω · z_start + sin(tω)/sin ω · z_end, ω the angle between them")
-    ends = [describe(e, labels, m.class_names) for e in (start, end)]
+    ends = [end_caption(e, labels, m.class_names) for e in (start, end)]
     st.caption(f"From {ends[0]} to {ends[1]}: {formula}; each step decoded, and played back as an animation.")
     models = ui.with_comparison(m, other_name)
     paths = {}
@@ -68,7 +75,7 @@ def render() -> None:
 
 
 def end_ui(column, label: str, index: state.Param, source: state.Param, default: int,
-           has_user_digit: bool) -> int | str:
+           has_user_digit: bool) -> int | YourDigit:
     """One end of the path: a test ``index``, or the user's drawn or uploaded digit if there is one
     and ``source`` says so."""
     source.default("test digit")
@@ -77,26 +84,27 @@ def end_ui(column, label: str, index: state.Param, source: state.Param, default:
         chosen = column.radio(f"{label}", ENDS, horizontal=True, key=source.key, label_visibility="collapsed")
     if chosen == "your digit":
         column.caption(f"{label}: {ui.USER_DIGIT_SOURCE.get('your digit')}")
-        return "user"
+        return YOURS
     return ui.index_input(f"{label} test index", index, default, target=column,
                           help="Or click a digit on the Latent map and choose it there.")
 
 
-def code_of(model: inference.ExplorerModel, end: int | str, images, user: np.ndarray | None) -> np.ndarray:
+def code_of(model: inference.ExplorerModel, end: int | YourDigit, images,
+            user: np.ndarray | None) -> np.ndarray:
     """The latent code of an end: a test digit's cached code, or the user's digit encoded now."""
-    if end == "user":
+    if end is YOURS:
         return inference.encode(model.model, user[None])[0]
     return model.codes[end]
 
 
-def describe(end: int | str, labels: np.ndarray, names) -> str:
-    if end == "user":
+def end_caption(end: int | YourDigit, labels: np.ndarray, names) -> str:
+    if end is YOURS:
         return ui.USER_DIGIT_SOURCE.get("your digit")
     return f"a {names[labels[end]]} (#{end})"
 
 
-def slug(end: int | str) -> str:
-    return "yours" if end == "user" else str(end)
+def slug(end: int | YourDigit) -> str:
+    return "yours" if end is YOURS else str(end)
 
 
 if __name__ == "__main__":  # run as a page by st.navigation
