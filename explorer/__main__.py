@@ -32,7 +32,7 @@ def warm_up(names: tuple[str, ...] = ("mnist-vae-2d", "mnist-ae-2d")) -> float:
         for name in names:
             try:
                 resources.warm_up(str(catalogue.CHECKPOINT_DIR / name))
-            except (ValueError, OSError) as e:  # CheckpointError, TestSetError, FileNotFoundError, ...
+            except (ValueError, OSError, RuntimeError, MemoryError) as e:  # CheckpointError, TestSetError
                 print(f"latent-explorer: {name} is not warmed up: {' '.join(str(e).split())}",
                       file=sys.stderr, flush=True)
     finally:

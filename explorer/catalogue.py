@@ -80,6 +80,9 @@ def list_checkpoints(root: str | Path = CHECKPOINT_DIR) -> list[CheckpointInfo]:
             found.append(CheckpointInfo(folder.name, folder, read_metadata(folder)))
         except CheckpointError as e:
             found.append(CheckpointInfo(folder.name, folder, error=str(e)))
+        except Exception as e:  # noqa: BLE001 - a backstop: one folder must never take down the list
+            found.append(CheckpointInfo(folder.name, folder, error=f"cannot be read ({type(e).__name__}: "
+                                                                     f"{str(e)[:200]})"))
     return found
 
 
@@ -96,6 +99,12 @@ def decodes_z_alone(config: ModelConfig) -> bool:
     return is_image_model(config) and not config.conditional
 
 
+def has_plane(config: ModelConfig) -> bool:
+    """An image model whose codes can be drawn on a plane: a latent of 2 dimensions or more (PCA
+    above 2)."""
+    return is_image_model(config) and config.latent_dim >= 2
+
+
 def is_2d(config: ModelConfig) -> bool:
     """An image model with a 2-D latent whose decoder takes z alone: a plane to click."""
     return decodes_z_alone(config) and config.latent_dim == 2
@@ -110,14 +119,16 @@ class Need:
 
 
 Z_ALONE = Need(decodes_z_alone, "an image model whose decoder takes z alone")
+Z_ALONE_PLANE = Need(lambda c: decodes_z_alone(c) and has_plane(c),
+                     "an image model whose decoder takes z alone, with a latent of 2 dimensions or more")
 NEEDS: dict[str, Need] = {  # page (its module in explorer/views) -> what it needs
-    "latent_map": Need(is_image_model, "a model of 28×28 images"),
+    "latent_map": Need(has_plane, "a model of 28×28 images with a latent of 2 dimensions or more"),
     "decode": Need(is_2d, "a 2-D latent whose decoder takes z alone (the CVAE has its own page)"),
     "reconstructions": Z_ALONE,
-    "interpolation": Z_ALONE,
+    "interpolation": Z_ALONE_PLANE,
     "posterior": Need(lambda c: is_2d(c) and c.variational, "a VAE-family model with a 2-D latent"),
-    "draw": Z_ALONE,
-    "prior": Z_ALONE,
+    "draw": Z_ALONE_PLANE,
+    "prior": Z_ALONE_PLANE,
     "conditional": Need(lambda c: is_image_model(c) and c.conditional and c.latent_dim == 2,
                         "a conditional VAE with a 2-D latent"),
     "denoising": Need(decodes_z_alone, "an image model whose decoder takes z alone (a DAE shows denoising "

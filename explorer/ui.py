@@ -75,7 +75,7 @@ def load_or_report(loader: Callable, folder: Path | str):
         st.error(f"**`{Path(folder).name}` needs test images that are not on this machine**: {e}",
                  icon=":material/error:")
         return None
-    except (CheckpointError, ValueError) as e:
+    except (CheckpointError, ValueError, RuntimeError, MemoryError) as e:  # RuntimeError: e.g. out of memory
         st.error(f"**Could not load the checkpoint `{folder}`.** {e}\n\n"
                  f"Create it with `{catalogue.RETRAIN_COMMAND}` (or `git checkout -- {folder}` to restore "
                  "the shipped one).", icon=":material/error:")

@@ -60,6 +60,9 @@ BAD_CONFIG: dict[str, tuple[Callable[[Path], None], str]] = {
     "bad-config-not-json": (_write("config.json", "{ not json"), "is not valid JSON"),
     "bad-config-list": (_write("config.json", "[]"), "does not hold a JSON object"),
     "bad-format-version": (_config(lambda c: c.update(format_version=2)), "format_version 2"),
+    "bad-sigma-400-digits": (_model(sigma=10**400), "sigma must be a finite number"),
+    "bad-config-nested": (_write("config.json", "[" * 100_000 + "]" * 100_000), "is not valid JSON"),
+    "bad-latent-2000": (_model(latent_dim=2000), "latent_dim must be at most 1024"),
 }
 # ... and those with a bad metrics.json (the model itself can be loaded and evaluated).
 BAD_METRICS: dict[str, tuple[Callable[[Path], None], str]] = {
@@ -70,6 +73,10 @@ BAD_METRICS: dict[str, tuple[Callable[[Path], None], str]] = {
     "bad-history-text": (_metrics(lambda m: m["history"][0].update(train_loss="x")), "'history'"),
     "bad-metrics-not-object": (_write("metrics.json", "[1, 2]"), "does not hold a JSON object"),
     "bad-metrics-missing": (lambda folder: (folder / "metrics.json").unlink(), "has no metrics.json"),
+    "bad-metrics-5000-digits": (_write("metrics.json", '{"test_recon_nll": ' + "9" * 5000 + "}"),
+                                "is not valid JSON"),
+    "bad-kl-without-variances": (_metrics(lambda m: m.pop("mean_variance_per_dim")),
+                                 "is reported without mean_variance_per_dim"),
 }
 FAILS_SCHEMA = BAD_CONFIG | BAD_METRICS
 

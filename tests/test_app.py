@@ -62,16 +62,9 @@ def chart_keys(at: AppTest) -> set[str]:
 
 def expected_view(page: str, name: str) -> bool:
     """Whether ``page`` shows its view for the shipped checkpoint ``name`` (else it must explain what
-    it needs and offer the checkpoints that fit), from the checkpoint's own config."""
+    it needs and offer the checkpoints that fit), by the one table of what each page needs."""
     config = next(i for i in list_checkpoints() if i.name == name).model_config
-    image = tuple(config.data_shape) == (1, 28, 28)
-    plain = image and not config.conditional
-    return {
-        "latent_map": image, "decode": plain and config.latent_dim == 2, "reconstructions": plain,
-        "interpolation": plain, "posterior": plain and config.variational and config.latent_dim == 2,
-        "draw": plain, "prior": plain, "conditional": image and config.conditional, "denoising": plain,
-        "high_dim": plain and config.latent_dim > 2, "toy": not image, "model_card": True,
-    }[page]
+    return catalogue.NEEDS[page].fits(config)
 
 
 def key_element_present(at: AppTest, page: str, name: str) -> bool:
@@ -531,3 +524,34 @@ def test_presenter_mode_enlarges_type_and_markers(app):
     assert big["data"][0]["marker"]["size"] > spec["data"][0]["marker"]["size"]
     assert any("font-size" in h.proto.body for h in app.get("html"))
     assert app.query_params["present"] == "1"
+
+
+def test_unusual_but_valid_checkpoints_work_on_every_page(tmp_path, monkeypatch):
+    """Models the schema accepts that once crashed pages: a 1-D image latent (no plane to draw), a
+    DAE trained at a noise level beyond the page's slider, a 40-D latent (more sliders than shown)."""
+    import torch
+
+    from train import ModelConfig, build_model, save_checkpoint
+
+    torch.manual_seed(0)
+    odd = {"vae-1d": ModelConfig(kind="vae", latent_dim=1, hidden_dims=(16,)),
+           "dae-noise-1": ModelConfig(kind="dae", noise="gaussian", noise_level=1.0, hidden_dims=(16,)),
+           "vae-40d": ModelConfig(kind="vae", latent_dim=40, hidden_dims=(16,))}
+    for name, config in odd.items():
+        save_checkpoint(build_model(config), tmp_path / name, dataset={"name": "mnist"})
+    copy_shipped(tmp_path, "mnist-vae-2d")
+    monkeypatch.setattr(catalogue, "CHECKPOINT_DIR", tmp_path)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    configs = {info.name: info.model_config for info in catalogue.list_checkpoints(tmp_path)}
+    for page in PAGES:
+        for name, config in configs.items():
+            open_page(at, page, name)
+            assert not at.exception, (page, name, at.exception)
+            assert not at.error, (page, name, [e.value for e in at.error])
+            shown = not any("This view needs" in i.value for i in at.info)
+            assert shown == catalogue.NEEDS[page].fits(config), (page, name)
+    open_page(at, "latent_map", "mnist-vae-2d", query={"compare": "vae-1d"})  # not offered: no plane
+    assert not at.exception and "vae-1d" not in at.selectbox(key="map-compare").options
+    open_page(at, "high_dim", "vae-40d")
+    assert len([s for s in at.slider if s.key.startswith("hd-traversal")]) == 32

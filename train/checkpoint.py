@@ -464,8 +464,10 @@ def _read_json(path: Path) -> dict:
         raise CheckpointError(f"checkpoint {path.parent} has no {path.name}")
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{path} is not valid JSON: {e}") from e
+    except (ValueError, RecursionError) as e:  # not JSON, not UTF-8, nested too deep, a 5,000-digit number
+        raise CheckpointError(f"{path} is not valid JSON: {' '.join(str(e).split())[:200]}") from e
+    except OSError as e:
+        raise CheckpointError(f"{path} cannot be read: {e}") from e
     if not isinstance(value, dict):
         raise CheckpointError(f"{path} does not hold a JSON object")
     return value

@@ -238,8 +238,9 @@ def main(argv: list[str] | None = None) -> int:
             metrics = evaluate_checkpoint(folder, k=args.k, elbo_samples=args.elbo_samples, seed=args.seed,
                                           data_root=args.data_root, device=args.device,
                                           write=not args.no_write, progress=not args.no_progress)
-        except (CheckpointError, DatasetUnavailableError) as e:  # one line per bad folder, then the next
-            print(f"error: {folder}: {' '.join(str(e).split())}", file=sys.stderr)
+        except (CheckpointError, DatasetUnavailableError, ValueError, OSError, RuntimeError) as e:
+            # one line per bad folder, then the next
+            print(f"error: {folder}: {' '.join(str(e).split())[:500]}", file=sys.stderr)
             status = 2
             continue
         print(f"{folder}: {format_metrics(metrics)} [{metrics['evaluation_seconds']:.0f} s]")

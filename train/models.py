@@ -58,6 +58,7 @@ NOISES = ("mask", "gaussian")
 # anything is allocated: the shipped models have about 1 M parameters.
 MAX_PARAMETERS = 50_000_000
 MAX_LAYERS = 16
+MAX_LATENT_DIM = 1024  # the explorer keeps every test digit's code: [10000, d] floats
 # Bounds of the learned Gaussian decoder's log-variance: sigma in [0.01, e] (for stability).
 LOGVAR_MIN, LOGVAR_MAX = 2 * math.log(0.01), 2.0
 
@@ -107,14 +108,22 @@ class ModelConfig:
             object.__setattr__(self, name, tuple(int(v) for v in value))
         for name in ("sigma", "beta", "noise_level"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                raise ValueError(f"{name} must be a finite number, got {value!r}")
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            try:
+                finite = number and math.isfinite(value)
+            except OverflowError:  # an integer too large for a float
+                finite = False
+            if not finite:
+                raise ValueError(f"{name} must be a finite number, got {str(value)[:40]}")
         if len(self.hidden_dims) > MAX_LAYERS or len(self.data_shape) > 3:
             raise ValueError(f"at most {MAX_LAYERS} hidden layers and 3 data dimensions, got "
                              f"{len(self.hidden_dims)} and {len(self.data_shape)}")
         sizes = (self.latent_dim, self.n_classes, *self.hidden_dims, math.prod(self.data_shape))
         if max(sizes) > MAX_PARAMETERS:
-            raise ValueError(f"a size of {max(sizes):,} is beyond the {MAX_PARAMETERS:,}-parameter cap")
+            size = f"{max(sizes):,}" if max(sizes) < 10**18 else f"{str(max(sizes))[:20]}…"
+            raise ValueError(f"a size of {size} is beyond the {MAX_PARAMETERS:,}-parameter cap")
+        if self.latent_dim > MAX_LATENT_DIM:
+            raise ValueError(f"latent_dim must be at most {MAX_LATENT_DIM}, got {self.latent_dim}")
         if self.kind not in MODEL_KINDS:
             raise ValueError(f"unknown model kind {self.kind!r}; expected one of {list(MODEL_KINDS)}")
         if self.latent_dim < 1:

@@ -30,18 +30,34 @@ from .models import ModelConfig
 Check = Callable[[object, ModelConfig], str | None]  # a value -> None if it fits, else what is wrong
 
 
+def _finite(value) -> bool:
+    """A JSON number that is finite as a float (a 400-digit integer is not: float() overflows)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def _shown(value) -> str:
+    """A value for a message, cut short (a bad file may hold a huge one)."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _number(low: float = -math.inf) -> Check:
     def check(value, _config):
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            return f"must be a finite number, got {value!r}"
+        if not _finite(value):
+            return f"must be a finite number, got {_shown(value)}"
         return None if value >= low else f"must be >= {low:g}, got {value!r}"
     return check
 
 
 def _whole(low: int = 0) -> Check:
     def check(value, _config):
-        if isinstance(value, bool) or not isinstance(value, int):
-            return f"must be a whole number, got {value!r}"
+        if isinstance(value, bool) or not isinstance(value, int) or not _finite(value):
+            return f"must be a whole number, got {_shown(value)}"
         return None if value >= low else f"must be >= {low}, got {value!r}"
     return check
 
@@ -116,6 +132,7 @@ REPORTED_WITH = {
                            "mean_variance_per_dim"),
     "test_iwae_nll": ("iwae_k", "test_iwae_bits_per_dim"),
     "test_corrupted_recon_nll": ("corruption",),
+    "kl_per_dim": ("mean_variance_per_dim",),  # drawn together (active units are coloured)
 }
 
 

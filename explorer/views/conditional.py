@@ -7,6 +7,7 @@ import streamlit as st
 
 from explorer import catalogue, geometry, imaging, inference, resources, state, ui
 
+NEED = catalogue.NEEDS["conditional"]  # what this page needs of the picked model
 INDEX = state.Param("digit", "cvae-index", state.int_in(0, 9_999))
 CLASS = state.Param("class", "cvae-class", state.int_in(0, 9))
 Z = state.Param("z", "cvae-z", state.parse_z, state.show_z)
@@ -15,7 +16,7 @@ PLANE = "cvae-plane"  # the style plane's chart (its selection is the click)
 
 
 def render() -> None:
-    m = ui.selected_model(catalogue.NEEDS["conditional"])
+    m = ui.selected_model(NEED)
     if m is None:
         return
     images, labels = resources.test_set(m.dataset)

@@ -7,13 +7,14 @@ import streamlit as st
 
 from explorer import catalogue, geometry, inference, resources, state, ui
 
+NEED = catalogue.NEEDS["decode"]  # what this page needs of the picked model
 Z = state.Param("z", "decode-z", state.parse_z, state.show_z)
 COMPARE = state.Param("compare", "decode-compare", state.parse_text)
 PARAMS = (Z, COMPARE)
 
 
 def render() -> None:
-    m = ui.selected_model(catalogue.NEEDS["decode"])
+    m = ui.selected_model(NEED)
     if m is None:
         return
     compare = ui.compare_picker("Also decode the same z with", m.name, catalogue.is_2d, COMPARE,

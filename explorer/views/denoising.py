@@ -7,16 +7,18 @@ import streamlit as st
 
 from explorer import catalogue, inference, resources, state, ui
 
+NEED = catalogue.NEEDS["denoising"]  # what this page needs of the picked model
 NOISES = {"mask": "masking (pixels set to 0)", "gaussian": "additive Gaussian"}
 INDEX = state.Param("digit", "denoise-index", state.int_in(0, 9_999))
 NOISE = state.Param("noise", "denoise-noise", state.one_of(*NOISES))
-LEVEL = state.Param("level", "denoise-level", state.float_in(0.0, 0.9))
+MAX_LEVEL = 0.9
+LEVEL = state.Param("level", "denoise-level", state.float_in(0.0, MAX_LEVEL))
 PARAMS = (INDEX, NOISE, LEVEL)
 COMPARE = state.Key("denoise-compare")  # per picked model: the models shown beside it
 
 
 def render() -> None:
-    m = ui.selected_model(catalogue.NEEDS["denoising"])
+    m = ui.selected_model(NEED)
     if m is None:
         return
     images, labels = resources.test_set(m.dataset)
@@ -30,10 +32,11 @@ def render() -> None:
     index_col, noise_col, level_col = st.columns(3)
     index = ui.index_input("Test digit", INDEX, 7, target=index_col)
     NOISE.default(config.noise if config.kind == "dae" else "mask")
-    LEVEL.default(float(config.noise_level) if config.kind == "dae" else 0.3)
+    # The DAE's own level, within the slider's range (a DAE may be trained at any level).
+    LEVEL.default(min(float(config.noise_level), MAX_LEVEL) if config.kind == "dae" else 0.3)
     noise = noise_col.radio("Noise", list(NOISES), horizontal=True, key=NOISE.key, format_func=NOISES.get)
-    level = level_col.slider("Noise level (masked fraction, or std)", min_value=0.0, max_value=0.9, step=0.05,
-                             key=LEVEL.key)
+    level = level_col.slider("Noise level (masked fraction, or std)", min_value=0.0, max_value=MAX_LEVEL,
+                             step=0.05, key=LEVEL.key)
     # Other models of the same data (partner_choices keeps to the dataset) and latent size.
     latent_dim = m.model.latent_dim
     others = ui.partner_choices(m.name, lambda c: catalogue.decodes_z_alone(c) and c.latent_dim == latent_dim)

@@ -11,6 +11,7 @@ import streamlit as st
 from explorer import catalogue, geometry, imaging, inference, plots, resources, state, ui
 from explorer.preprocess import Preprocessed, UploadError, preview, to_mnist
 
+NEED = catalogue.NEEDS["draw"]  # what this page needs of the picked model
 CANVAS_SIZE = 240
 STROKE_WIDTH = 20  # canvas pixels: about 2 MNIST pixels once a digit is fitted in 20x20
 TRAIL = state.Key("user-trail")  # {model name: the drawing's location after each stroke, float32 [T, d]}
@@ -23,7 +24,7 @@ PARAMS = (COMPARE,)
 
 
 def render() -> None:
-    m = ui.selected_model(catalogue.NEEDS["draw"])
+    m = ui.selected_model(NEED)
     if m is None:
         return
     images, labels = resources.test_set(m.dataset)
@@ -33,7 +34,7 @@ def render() -> None:
         drawing = canvas_png()
         upload = st.file_uploader("…or upload a PNG or JPEG of one handwritten digit (dark on light or light "
                                   "on dark)", type=["png", "jpg", "jpeg"], key=UPLOAD.key)
-        other_name = ui.compare_picker("Compare with", m.name, catalogue.decodes_z_alone, COMPARE)
+        other_name = ui.compare_picker("Compare with", m.name, NEED.fits, COMPARE)
     given = latest_input(drawing, upload)
     if given is None:
         plane_col.info("Draw a digit on the canvas or upload a photo. It is converted like MNIST: grayscale, "

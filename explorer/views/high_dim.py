@@ -7,14 +7,16 @@ import streamlit as st
 
 from explorer import catalogue, inference, plots, resources, state, ui
 
+NEED = catalogue.NEEDS["high_dim"]  # what this page needs of the picked model
 INDEX = state.Param("digit", "hd-index", state.int_in(0, 9_999))
 PARAMS = (INDEX,)
 TRAVERSAL = state.Key("hd-traversal")  # one slider per latent dimension and chosen digit
 SLIDER_RANGE = 4.0
+MAX_SLIDERS = 32
 
 
 def render() -> None:
-    m = ui.selected_model(catalogue.NEEDS["high_dim"])
+    m = ui.selected_model(NEED)
     if m is None:
         return
     images, labels = resources.test_set(m.dataset)
@@ -31,13 +33,16 @@ def render() -> None:
     with right:
         index = ui.index_input("Traverse around test digit", INDEX, 0)
         base = np.clip(m.codes[index], -SLIDER_RANGE, SLIDER_RANGE)
+        # One slider per dimension; for a large latent, the MAX_SLIDERS with the most variance.
+        shown = sorted(np.argsort(variances)[::-1][:MAX_SLIDERS].tolist())
+        if len(shown) < d:
+            st.caption(f"Sliders for the {len(shown)} of {d} dimensions whose codes vary most.")
         sliders = st.columns(4)
-        z = np.array([
-            sliders[i % 4].slider(f"z{i + 1}" + ("" if active[i] else " (inactive)"),
-                                  min_value=-SLIDER_RANGE, max_value=SLIDER_RANGE, value=float(base[i]),
-                                  step=0.1, key=TRAVERSAL.item(index, i).key)
-            for i in range(d)
-        ], dtype=np.float32)
+        z = base.astype(np.float32).copy()
+        for n, i in enumerate(shown):
+            label = f"z{i + 1}" + ("" if active[i] else " (inactive)")
+            z[i] = sliders[n % 4].slider(label, min_value=-SLIDER_RANGE, max_value=SLIDER_RANGE,
+                                         value=float(base[i]), step=0.1, key=TRAVERSAL.item(index, i).key)
         pair = st.columns(2)
         ui.image(np.asarray(images[index, 0]), caption=ui.digit_caption(index, labels, m.class_names),
                  scale=ui.ROW_SCALE * 2, target=pair[0])

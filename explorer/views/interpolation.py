@@ -7,6 +7,7 @@ import streamlit as st
 
 from explorer import catalogue, geometry, imaging, inference, plots, resources, state, ui
 
+NEED = catalogue.NEEDS["interpolation"]  # what this page needs of the picked model
 N_TEST = 10_000
 ENDS = ("test digit", "your digit")  # what an end can be (a radio's options, kept in the URL)
 
@@ -27,14 +28,14 @@ PARAMS = (START, END, START_SOURCE, END_SOURCE, STEPS, METHOD, COMPARE)
 
 
 def render() -> None:
-    m = ui.selected_model(catalogue.NEEDS["interpolation"])
+    m = ui.selected_model(NEED)
     if m is None:
         return
     images, labels = resources.test_set(m.dataset)
     user = ui.USER_DIGIT.get()
     c0, c1, c2, c3, c4 = st.columns([3, 3, 3, 2, 3])
     with c0:
-        other_name = ui.compare_picker("Compare with", m.name, catalogue.decodes_z_alone, COMPARE)
+        other_name = ui.compare_picker("Compare with", m.name, NEED.fits, COMPARE)
     start = end_ui(c1, "From", START, START_SOURCE, 3, user is not None)
     end = end_ui(c2, "To", END, END_SOURCE, 2, user is not None)
     STEPS.default(10)

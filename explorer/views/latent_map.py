@@ -8,6 +8,7 @@ import streamlit as st
 from explorer import catalogue, geometry, inference, plots, resources, state, ui
 from explorer.views import interpolation, posterior, reconstructions
 
+NEED = catalogue.NEEDS["latent_map"]  # what this page needs of the picked model
 COMPARE = state.Param("compare", "map-compare", state.parse_text)
 MANIFOLD = state.Param("manifold", "manifold", state.parse_flag, state.show_flag)
 TILES = state.Param("tiles", "manifold-n", state.int_in(5, 20))
@@ -16,7 +17,7 @@ PARAMS = (COMPARE, MANIFOLD, TILES, SPACING)
 
 
 def render() -> None:
-    m = ui.selected_model(catalogue.NEEDS["latent_map"])
+    m = ui.selected_model(NEED)
     if m is None:
         return
     images, labels = resources.test_set(m.dataset)
@@ -26,7 +27,7 @@ def render() -> None:
     compare_col, on_col, spacing_col, n_col = st.columns([3, 2, 3, 3])
     with compare_col:
         # One scatter by default: the first page renders faster; AE vs VAE is one pick away.
-        other_name = ui.compare_picker("Side by side with", m.name, catalogue.is_image_model, COMPARE,
+        other_name = ui.compare_picker("Side by side with", m.name, NEED.fits, COMPARE,
                                        default_first=False)
     MANIFOLD.default(False)
     SPACING.default("prior")

@@ -7,6 +7,7 @@ import streamlit as st
 
 from explorer import catalogue, geometry, imaging, inference, plots, resources, state, ui
 
+NEED = catalogue.NEEDS["posterior"]  # what this page needs of the picked model
 SOURCES = ("test digit", "your digit")
 INDEX = state.Param("digit", "post-index", state.int_in(0, 9_999))
 SOURCE = state.Param("source", "post-source", state.one_of(*SOURCES))
@@ -15,7 +16,7 @@ PARAMS = (INDEX, SOURCE, SEED)
 
 
 def render() -> None:
-    m = ui.selected_model(catalogue.NEEDS["posterior"])
+    m = ui.selected_model(NEED)
     if m is None:
         return
     images, labels = resources.test_set(m.dataset)

@@ -6,6 +6,7 @@ import streamlit as st
 
 from explorer import catalogue, imaging, inference, plots, resources, state, ui
 
+NEED = catalogue.NEEDS["prior"]  # what this page needs of the picked model
 SEED = state.Param("seed", "prior-seed", state.int_in(0, 2**31 - 1))
 SAMPLES = state.Param("samples", "prior-n", state.int_in(8, 48))
 COMPARE = state.Param("compare", "prior-compare", state.parse_text)
@@ -13,7 +14,7 @@ PARAMS = (SEED, SAMPLES, COMPARE)
 
 
 def render() -> None:
-    m = ui.selected_model(catalogue.NEEDS["prior"])
+    m = ui.selected_model(NEED)
     if m is None:
         return
     labels = resources.test_set(m.dataset)[1]
@@ -24,7 +25,7 @@ def render() -> None:
     with compare_col:
         latent_dim = m.model.latent_dim
         other_name = ui.compare_picker("Compare with", m.name,
-                                       lambda c: catalogue.decodes_z_alone(c) and c.latent_dim == latent_dim,
+                                       lambda c: NEED.fits(c) and c.latent_dim == latent_dim,
                                        COMPARE)
     SEED.default(0)
     SAMPLES.default(24)

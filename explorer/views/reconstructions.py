@@ -7,20 +7,21 @@ import streamlit as st
 
 from explorer import catalogue, inference, resources, state, testdata, ui
 
+NEED = catalogue.NEEDS["reconstructions"]  # what this page needs of the picked model
 DIGITS = state.Param("digits", "recon-indices", state.parse_text)  # test indices, e.g. "0, 1, 2"
 COMPARE = state.Param("compare", "recon-compare", state.parse_text)
 PARAMS = (DIGITS, COMPARE)
 
 
 def render() -> None:
-    m = ui.selected_model(catalogue.NEEDS["reconstructions"])
+    m = ui.selected_model(NEED)
     if m is None:
         return
     images, labels = resources.test_set(m.dataset)
     n_test = len(labels)
     compare_col, text_col, button_col = st.columns([2, 3, 1])
     with compare_col:
-        other_name = ui.compare_picker("Compare with", m.name, catalogue.decodes_z_alone, COMPARE)
+        other_name = ui.compare_picker("Compare with", m.name, NEED.fits, COMPARE)
     if button_col.button("Random digits", icon=":material/casino:", key="recon-random"):
         rng = np.random.default_rng()
         DIGITS.set(", ".join(map(str, rng.choice(n_test, 5, replace=False))))

@@ -6,16 +6,16 @@ import streamlit as st
 
 from explorer import catalogue, plots, resources, ui
 
+NEED = catalogue.NEEDS["toy"]  # what this page needs of the picked model
 PARAMS = ()
 
 
 def render() -> None:
-    need = catalogue.NEEDS["toy"]
-    info = ui.require(need)
+    info = ui.require(NEED)
     if info is None:
         return
     others = [i for i in resources.checkpoints() if i.name != info.name and i.model_config
-              and need.fits(i.model_config) and i.dataset == info.dataset]
+              and NEED.fits(i.model_config) and i.dataset == info.dataset]
     shown = {}
     for i in [info, *others]:
         demo = ui.load_or_report(resources.toy_demo, i.folder)
