@@ -144,8 +144,8 @@ def test_a_parent_that_cannot_be_written_is_refused(tmp_path, monkeypatch):
 # --- A save that fails or is killed at any step.
 
 # Every step of a save that touches the disk, in the order save_checkpoint calls them.
-STEPS = [(checkpoint_module, "save_file"), (checkpoint_module, "_write_json"), (checkpoint_module, "_fsync"),
-         (os, "replace"), (shutil, "rmtree")]
+STEPS = [(checkpoint_module, "_write_weights"), (checkpoint_module, "_write_json"),
+         (checkpoint_module, "_fsync"), (os, "replace"), (shutil, "rmtree")]
 
 
 def fail_at(k: int, failure, monkeypatch=None) -> None:
@@ -272,26 +272,59 @@ def test_the_old_checkpoint_of_a_dead_writer_is_restored(tmp_path):
     assert recover_interrupted_saves(tmp_path) == []  # nothing left to do
 
 
-def test_a_live_writer_is_never_disturbed(tmp_path):
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+LOCK_AND_WAIT = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.skipif(checkpoint_module.fcntl is None, reason="needs POSIX locks")
+def test_a_save_in_progress_anywhere_is_never_disturbed_whatever_its_process_id_says(tmp_path):
+    """A save holds a lock on its folder of checkpoints from start to end (flock), seen by every
+    process on the machine, in any container: recovery goes by it, not by process ids, which can
+    look alive (PID 1 of a container that was killed) or dead (a save in another PID namespace)."""
+    entries = [fake_leftover(tmp_path, "ckpt", 1),  # PID 1 runs here, as a container's first process does
+               fake_leftover(tmp_path, "ckpt", 1, tiny_model(1)),
+               fake_leftover(tmp_path, "other", dead_pid())]  # a dead-looking id: from another namespace
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_AND_WAIT, str(tmp_path)], stdout=subprocess.PIPE,
+                              text=True)
     try:
-        entries = [fake_leftover(tmp_path, "ckpt", sleeper.pid),  # a save in progress elsewhere
-                   fake_leftover(tmp_path, "ckpt", sleeper.pid, tiny_model(1)),
-                   fake_leftover(tmp_path, "mine", os.getpid()),  # this process's own
-                   fake_leftover(tmp_path, "mine", os.getpid(), tiny_model(1))]
+        assert holder.stdout.readline().strip() == "locked"  # a save is in progress
         before = snapshot(tmp_path)
         report = recover_interrupted_saves(tmp_path)
-        assert len(report) == 4 and all("alone" in line and "still running" in line for line in report)
+        assert len(report) == 3 and all("in progress" in line for line in report)
         with pytest.raises(CheckpointError, match="does not exist"):
             load_checkpoint(tmp_path / "ckpt")
-        save_checkpoint(tiny_model(2), tmp_path / "mine")
-        after = snapshot(tmp_path)
-        assert {k: v for k, v in after.items() if not k.startswith("mine/")} == before
-        assert all(p.exists() for p in entries)
+        assert snapshot(tmp_path) == before and all(p.exists() for p in entries)
     finally:
-        sleeper.kill()
-        sleeper.wait()
-    assert same_weights(tiny_model(1), tmp_path / "ckpt")  # once it is gone, its old checkpoint is back
+        holder.kill()
+        holder.wait()
+    # The save is over (the lock went with its process): its leftovers are recovered, though PID 1 runs.
+    assert same_weights(tiny_model(1), tmp_path / "ckpt")
+    assert recover_interrupted_saves(tmp_path) and sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
+
+
+def test_two_saves_of_the_same_folder_at_once_take_turns(tmp_path):
+    folder = tmp_path / "ckpt"
+    save_checkpoint(tiny_model(0), folder)
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_AND_WAIT, str(tmp_path)], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        import threading
+
+        done = threading.Event()
+        thread = threading.Thread(target=lambda: (save_checkpoint(tiny_model(1), folder), done.set()))
+        thread.start()
+        assert not done.wait(1.0)  # it waits for the save in progress instead of racing it
+    finally:
+        holder.kill()
+        holder.wait()
+    thread.join(timeout=60)
+    assert done.is_set() and same_weights(tiny_model(1), folder)
 
 
 def test_recovery_touches_nothing_it_did_not_make(tmp_path):
@@ -326,3 +359,12 @@ def test_an_old_checkpoint_is_kept_when_its_name_now_holds_something_else(tmp_pa
     (tmp_path / "ckpt" / "notes.txt").write_text("mine")
     report = recover_interrupted_saves(tmp_path)
     assert old.is_dir() and len(report) == 1 and "left" in report[0] and "by hand" in report[0]
+
+
+def test_a_mount_point_or_a_dangling_link_on_the_way_is_refused_before_training(tmp_path):
+    (tmp_path / "dangle").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(CheckpointError, match="which does not exist"):
+        check_output_folder(tmp_path / "dangle" / "ckpt")  # training would end in "File exists"
+    mount = Path("/dev/shm") if os.path.ismount("/dev/shm") else Path("/proc")
+    with pytest.raises(CheckpointError, match="is a mount point"):
+        check_output_folder(mount)  # a volume mounted as the output: a rename there is refused

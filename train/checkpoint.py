@@ -9,12 +9,15 @@ checkpoint (``check_output_folder``), and swaps the new one in so that, whenever
 the folder's name holds either the complete old or the complete new checkpoint (see its docstring).
 Leftovers of a save that was killed half-way are named ``.<name>.tmp-<pid>-<tag>`` (the new
 checkpoint being written) and ``.<name>.old-<pid>-<tag>`` (the old one, moved aside for the swap);
-``recover_interrupted_saves`` puts them right once process <pid> is gone, and ``save_checkpoint``
-and ``load_checkpoint`` run it for their own folder.
+``recover_interrupted_saves`` puts them right once no save is in progress (a save holds a lock,
+``flock``, on the folder of checkpoints from start to end; where locks are not available, once
+process <pid> is gone), and ``save_checkpoint`` and ``load_checkpoint`` run it for their own folder.
+Two saves into the same folder of checkpoints take turns.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -25,9 +28,15 @@ import stat
 import tempfile
 from pathlib import Path
 
+try:  # POSIX: a lock file marks a save in progress, whatever process or container makes it
+    import fcntl
+except ImportError:  # Windows: whether the writing process still runs decides instead
+    fcntl = None
+
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as save_tensors
 
 from .models import LatentModel, ModelConfig, build_model
 
@@ -73,6 +82,9 @@ def check_output_folder(folder: str | os.PathLike) -> Path:
         raise CheckpointError(f"{folder} is a symbolic link; refusing to replace it. Give the folder it "
                               f"points to, or a new folder such as checkpoints/NAME")
     if folder.exists():
+        if os.path.ismount(folder):
+            raise CheckpointError(f"{folder} is a mount point, which cannot be replaced; give a folder "
+                                  f"inside it, such as {folder / 'NAME'}")
         if not folder.is_dir():
             raise CheckpointError(f"{folder} is a file, not a checkpoint folder; refusing to replace it. "
                                   f"Give a new folder such as checkpoints/NAME")
@@ -117,12 +129,22 @@ def save_checkpoint(
       the next ``save_checkpoint`` or ``load_checkpoint`` of this folder, or
       ``recover_interrupted_saves`` on its parent, renames it back once process <pid> is gone, and
       deletes the other leftovers.
-    - Leftovers of a process that is still running (another save in progress) are never touched.
+    - A save holds a lock (``flock``) on ``folder``'s parent from start to end: saves there take
+      turns, and leftovers are touched only while no save is in progress, whatever process or
+      container made them (without locks, e.g. on Windows: only once process <pid> is gone).
     """
     folder = Path(folder)
-    _recover_saves_of(folder.parent, folder.name)
     check_output_folder(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
+    with _save_lock(folder.parent, wait=True) as held:  # one save at a time in a folder of checkpoints
+        _recover_saves_of(folder.parent, folder.name, held=held)
+        check_output_folder(folder)  # again: another save may have changed it while this one waited
+        return _write_and_swap(model, folder, dataset, training, metrics)
+
+
+def _write_and_swap(model: LatentModel, folder: Path, dataset: dict | None, training: dict | None,
+                    metrics: dict | None) -> Path:
+    """The body of ``save_checkpoint``, run while it holds the folder's save lock."""
     config = {
         "format_version": FORMAT_VERSION,
         "model": model.config.to_dict(),
@@ -134,7 +156,7 @@ def save_checkpoint(
     old, swapped = None, False
     try:
         state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-        save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format_version": str(FORMAT_VERSION)})
+        _write_weights(tmp / WEIGHTS_FILE, state)
         _write_json(tmp / METRICS_FILE, metrics or {})
         _write_json(tmp / CONFIG_FILE, config)
         os.chmod(tmp, 0o755)
@@ -166,12 +188,13 @@ def save_checkpoint(
 def recover_interrupted_saves(parent: str | os.PathLike) -> list[str]:
     """Put right what interrupted saves left in ``parent``, a folder of checkpoint folders.
 
-    For each leftover ``.<name>.tmp-<pid>-<tag>`` / ``.<name>.old-<pid>-<tag>`` (see
-    ``save_checkpoint``) of a process <pid> that is no longer running: if ``<name>`` is missing, the
+    Only while no save into ``parent`` is in progress (its lock is free; without locks: for the
+    leftovers of processes that are no longer running), for each leftover
+    ``.<name>.tmp-<pid>-<tag>`` / ``.<name>.old-<pid>-<tag>`` (see ``save_checkpoint``): if ``<name>`` is missing, the
     newest complete old checkpoint is renamed back to it; an unfinished new checkpoint (tmp) is
     deleted (it was never put in place); an old one that was already replaced is deleted only if
-    ``<name>`` is a checkpoint (else it is kept and reported). Entries of a running process (a save
-    in progress, this process's own), entries that do not match these names exactly, and leftovers
+    ``<name>`` is a checkpoint (else it is kept and reported). Entries of a save in progress,
+    entries that do not match these names exactly, and leftovers
     that are not shaped like a checkpoint folder (a real folder holding only checkpoint files) are
     never touched.
 
@@ -311,8 +334,11 @@ def _check_writable(folder: Path) -> None:
     """Make and remove a file in the nearest existing parent of ``folder``; raise CheckpointError if
     that parent is not a folder or cannot be written to."""
     parent = folder.parent
-    while not parent.exists() and parent != parent.parent:
+    while not os.path.lexists(parent) and parent != parent.parent:
         parent = parent.parent
+    if parent.is_symlink() and not parent.exists():
+        raise CheckpointError(f"cannot create {folder}: {parent} is a link to {os.readlink(parent)}, which "
+                              f"does not exist")
     if not parent.is_dir():
         raise CheckpointError(f"cannot create {folder}: {parent} is a file, not a folder")
     try:
@@ -337,26 +363,76 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def _recover_saves_of(parent: Path, name: str) -> list[str]:
+@contextlib.contextmanager
+def _save_lock(parent: Path, wait: bool):
+    """The lock that a save into the folder ``parent`` holds from start to end: ``flock`` on the
+    folder itself (nothing is written for it), released when the process ends, however it ends,
+    and seen by every process on this machine, in any container that shares the folder.
+
+    yields: True if this process now holds it; False if another one does (only with ``wait`` False:
+    else this waits for it); None where locks cannot be had (no fcntl), and then whether the
+    writing process still runs decides instead.
+    """
+    fd = None
+    if fcntl is not None:
+        try:
+            fd = os.open(parent, os.O_RDONLY)
+        except OSError:
+            fd = None
+    if fd is None:
+        yield None
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _recover_saves_of(parent: Path, name: str, held: bool | None = None) -> list[str]:
     """Recover the leftovers of interrupted saves of ``parent / name`` (see
-    ``recover_interrupted_saves``). Never raises; returns (and logs) what it did or left alone."""
+    ``recover_interrupted_saves``). Never raises; returns (and logs) what it did or left alone.
+
+    held: True when the caller (a save) already holds the folder's save lock; else it is tried here
+    without waiting. While another process holds it, nothing is touched.
+    """
+    try:
+        with os.scandir(parent) as entries:
+            found = [(e.name, m) for e in entries if (m := _LEFTOVER.match(e.name)) and m["name"] == name]
+    except OSError:
+        return []
+    if not found:  # the usual case: nothing to do, and no lock file is made
+        return []
+    if held:
+        return _recover_found(parent, name, found, lock=True)
+    try:
+        with _save_lock(parent, wait=False) as lock:
+            return _recover_found(parent, name, found, lock)
+    except OSError:
+        return []
+
+
+def _recover_found(parent: Path, name: str, found: list, lock: bool | None) -> list[str]:
+    """``_recover_saves_of`` for the leftovers ``found`` (entry name, match), once the lock's state
+    is known: True (no save of the folder is in progress anywhere, in any process or container:
+    every leftover is from one that was interrupted), False (one is: touch nothing), None (no locks
+    here: the leftovers of processes that still run are left alone)."""
     report: list[str] = []
 
     def note(message: str, level: int = logging.WARNING) -> None:
         log.log(level, message)
         report.append(message)
 
-    try:
-        with os.scandir(parent) as entries:
-            found = [(e.name, m) for e in entries if (m := _LEFTOVER.match(e.name)) and m["name"] == name]
-    except OSError:
-        return report
-    if not found:
-        return report
     olds, others = [], []  # dead processes' leftovers: old checkpoints; unfinished saves and probes
     for entry, match in sorted(found):
         path, pid = parent / entry, int(match["pid"])
-        if _process_alive(pid):
+        if lock is False:
+            note(f"left {path} alone: a save of {parent / name} is in progress", logging.INFO)
+        elif lock is None and _process_alive(pid):
             note(f"left {path} alone: process {pid}, which made it, is still running", logging.INFO)
         elif match["stage"] == "probe":
             if _is_plain_file(path) and _size(path) == 0:
@@ -471,6 +547,12 @@ def _read_json(path: Path) -> dict:
     if not isinstance(value, dict):
         raise CheckpointError(f"{path} does not hold a JSON object")
     return value
+
+
+def _write_weights(path: Path, state: dict) -> None:
+    """Tensors as a safetensors file. The bytes are written here, not by safetensors' save_file,
+    which writes through a temporary file of its own that a kill would leave in the folder."""
+    path.write_bytes(save_tensors(state, metadata={"format_version": str(FORMAT_VERSION)}))
 
 
 def _write_json(path: Path, value: dict) -> None:
