@@ -188,15 +188,15 @@ def _write_and_swap(model: LatentModel, folder: Path, dataset: dict | None, trai
 def recover_interrupted_saves(parent: str | os.PathLike) -> list[str]:
     """Put right what interrupted saves left in ``parent``, a folder of checkpoint folders.
 
-    Only while no save into ``parent`` is in progress (its lock is free; without locks: for the
-    leftovers of processes that are no longer running), for each leftover
-    ``.<name>.tmp-<pid>-<tag>`` / ``.<name>.old-<pid>-<tag>`` (see ``save_checkpoint``): if ``<name>`` is missing, the
-    newest complete old checkpoint is renamed back to it; an unfinished new checkpoint (tmp) is
-    deleted (it was never put in place); an old one that was already replaced is deleted only if
-    ``<name>`` is a checkpoint (else it is kept and reported). Entries of a save in progress,
-    entries that do not match these names exactly, and leftovers
-    that are not shaped like a checkpoint folder (a real folder holding only checkpoint files) are
-    never touched.
+    Only while no save into ``parent`` is in progress (its lock is free; where there are no locks,
+    for the leftovers of processes that are no longer running), for each leftover
+    ``.<name>.tmp-<pid>-<tag>`` / ``.<name>.old-<pid>-<tag>`` (see ``save_checkpoint``): if
+    ``<name>`` is missing, the newest complete old checkpoint is renamed back to it; an unfinished
+    new checkpoint (tmp) is deleted (it was never put in place); an old one that was already
+    replaced is deleted only if ``<name>`` is a checkpoint (else it is kept and reported). Entries
+    of a save in progress, entries that do not match these names exactly, and leftovers that are
+    not shaped like a checkpoint folder (a real folder holding only checkpoint files) are never
+    touched.
 
     Cheap when there is nothing to do (one directory listing) and never raises: a missing
     ``parent`` gives ``[]``; a step that fails is reported and skipped.
