@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from train.data import FASHION_MNIST_CLASSES, MNIST_CLASSES, read_split, to_unit_interval
+from train.data import FASHION_MNIST_CLASSES, MNIST_CLASSES, to_unit_interval
+from train.idx import read_split
 
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"  # <dataset>/t10k-{images,labels}-*.gz
 

@@ -14,22 +14,16 @@ from hypothesis import strategies as st
 
 from train import data
 from train.data import (
-    IDX_FILES,
     DatasetUnavailableError,
-    IdxError,
-    WheelSource,
     binarize,
-    classic_pickle_to_split,
     load_dataset,
     load_fashion_mnist,
     load_mnist,
     raw_folder,
-    read_idx,
-    read_split,
     toy_gaussians,
-    unpickle_arrays,
-    write_idx,
 )
+from train.idx import IDX_FILES, IdxError, read_idx, read_split, write_idx
+from train.wheel import WheelSource, classic_pickle_to_split, unpickle_arrays
 
 from .conftest import fake_digits
 

