@@ -32,3 +32,24 @@ def tiny_mnist() -> ImageSplits:
 def tiny_dataset(tiny_mnist) -> Dataset:
     """The fabricated digits as model inputs: float32 [N, 1, 28, 28] in [0, 1]."""
     return images_dataset("mnist", tiny_mnist, MNIST_CLASSES)
+
+
+@pytest.fixture
+def read_only_folder(tmp_path, monkeypatch):
+    """An existing folder in which nothing can be created. Root ignores permission bits, so the
+    refusal is made where a real write test creates its file: os.open with O_CREAT, for paths in
+    that folder only, fails as in a read-only folder."""
+    import os
+    from pathlib import Path
+
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    real_open = os.open
+
+    def refusing_open(path, flags, *args, **kwargs):
+        if Path(path).parent == folder and flags & os.O_CREAT:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refusing_open)
+    return folder

@@ -118,19 +118,8 @@ def test_a_parent_that_is_a_file_is_refused_before_anything_is_written(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
-def test_a_parent_that_cannot_be_written_is_refused(tmp_path, monkeypatch):
-    # Permission bits do not stop root, so the folder's refusal is simulated where the write check
-    # really creates its file: os.open, for paths in that folder only, fails as a read-only folder does.
-    read_only = tmp_path / "read-only"
-    read_only.mkdir()
-    real_open = os.open
-
-    def refusing_open(path, flags, *args, **kwargs):
-        if Path(path).parent == read_only and flags & os.O_CREAT:
-            raise PermissionError(13, "Permission denied", str(path))
-        return real_open(path, flags, *args, **kwargs)
-
-    monkeypatch.setattr(os, "open", refusing_open)
+def test_a_parent_that_cannot_be_written_is_refused(tmp_path, read_only_folder):
+    read_only = read_only_folder
     for target in (read_only / "ckpt", read_only / "missing" / "ckpt"):
         with pytest.raises(CheckpointError, match=r"cannot write .*Permission denied"):
             check_output_folder(target)

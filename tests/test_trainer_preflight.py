@@ -1,7 +1,6 @@
 """What ``python -m train`` refuses before it trains, and how the precision and device are chosen."""
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -68,20 +67,8 @@ def test_out_naming_a_file_or_a_path_under_a_file_is_refused(tmp_path, no_data, 
     assert file.read_text() == "keep me" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
 
 
-def test_out_in_a_folder_that_cannot_be_written_is_refused_before_training(tmp_path, no_data, capsys,
-                                                                         monkeypatch):
-    # Root ignores permission bits, so the read-only folder is simulated at os.open, where the
-    # preflight's real write test creates its file (see test_checkpoint_safety for the same).
-    read_only = tmp_path / "read-only"
-    read_only.mkdir()
-    real_open = os.open
-
-    def refusing_open(path, flags, *args, **kwargs):
-        if Path(path).parent == read_only and flags & os.O_CREAT:
-            raise PermissionError(13, "Permission denied", str(path))
-        return real_open(path, flags, *args, **kwargs)
-
-    monkeypatch.setattr(os, "open", refusing_open)
+def test_out_in_a_folder_that_cannot_be_written_is_refused_before_training(no_data, capsys, read_only_folder):
+    read_only = read_only_folder
     assert main([*TOY, "--out", str(read_only / "ckpt")]) == 2
     assert "Permission denied" in one_line_error(capsys) and list(read_only.iterdir()) == []
 
