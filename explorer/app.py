@@ -13,8 +13,9 @@ from pathlib import Path
 
 import streamlit as st
 
-if __package__ in (None, ""):  # `streamlit run explorer/app.py` without `pip install -e .`
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+REPO_ROOT = str(Path(__file__).resolve().parent.parent)
+if REPO_ROOT not in sys.path:  # `streamlit run explorer/app.py` without `pip install -e .`; once, not on
+    sys.path.insert(0, REPO_ROOT)  # every rerun (each rerun runs this file, and sys.path grew by one)
 
 from explorer import sidebar, state, ui  # noqa: E402
 from explorer.views import (  # noqa: E402
