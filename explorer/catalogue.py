@@ -171,3 +171,45 @@ def lecture_trio(infos: list[CheckpointInfo], names: list[str]) -> list[str]:
     for kind in ("dae", "ae", "vae"):
         chosen += [n for n in names if configs[n].kind == kind and configs[n].beta == 1][:1]
     return chosen
+
+
+# --- A checkpoint's model card: what it says about itself, as rows of text.
+
+
+def card_model_rows(model) -> dict[str, str]:
+    """The model section of a card: only the settings that matter for this kind."""
+    rows = {"kind": model.kind, "architecture": f"{model.arch} {list(model.hidden_dims)}",
+            "latent size d": str(model.latent_dim), "likelihood p(x|z)": model.likelihood}
+    if model.likelihood == "gaussian":
+        rows["likelihood p(x|z)"] += f" (σ = {model.sigma:g})"
+    if model.variational:
+        rows["β (KL weight)"] = f"{model.beta:g}"
+    if model.kind == "dae":
+        rows["corruption"] = f"{model.noise}, level {model.noise_level:g}"
+    if model.conditional:
+        rows["classes"] = str(model.n_classes)
+    return rows
+
+
+def card_data_rows(data: dict) -> dict[str, str]:
+    """The dataset section of a card, from config.json's ``dataset``."""
+    binarized = (f"dynamically (training); test set once, seed {data.get('test_binarization_seed')}"
+                 if data.get("binarized") else "no")
+    sizes = f"{data.get('n_train', '?')} train / {data.get('n_test', '?')} test"
+    return {"dataset": f"{data.get('name', '?')}: {sizes}",
+            "source": str(data.get("source", "?")), "values": str(data.get("pixels", "?")),
+            "binarized": binarized}
+
+
+def card_training_rows(training: dict, metrics: dict) -> dict[str, str]:
+    """The training and evaluation section of a card, from config.json and metrics.json."""
+    lr = str(training.get("lr", "?"))
+    if training.get("lr_final") is not None:
+        lr += f" → {training['lr_final']} (cosine)"
+    device = metrics.get("device_name") or metrics.get("device", "?")
+    return {"epochs × batch": f"{metrics.get('epochs', '?')} × {training.get('batch_size', '?')}",
+            "Adam learning rate": lr,
+            "precision, seed": f"{training.get('precision', 'fp32')}, {training.get('seed', '?')}",
+            "training time": f"{metrics.get('wall_time_s', '?')} s on {device}",
+            "evaluation": f"{metrics.get('elbo_samples', '–')} ELBO samples, "
+                          f"IWAE K = {metrics.get('iwae_k', '–')}, seed {metrics.get('seed', '–')}"}

@@ -25,3 +25,22 @@ def test_list_checkpoints_reads_every_folder_and_reports_broken_ones(tmp_path):
     assert "'dataset.name' must be one of" in infos[3].error
     assert list_checkpoints(tmp_path / "missing") == []
 
+
+
+def test_model_card_rows_say_only_what_matters_for_the_kind():
+    from explorer.catalogue import card_data_rows, card_model_rows, card_training_rows
+    from train import ModelConfig
+
+    dae = card_model_rows(ModelConfig(kind="dae", noise="gaussian", noise_level=0.3, likelihood="gaussian",
+                                      sigma=0.5))
+    assert dae["corruption"] == "gaussian, level 0.3" and dae["likelihood p(x|z)"] == "gaussian (σ = 0.5)"
+    assert "β (KL weight)" not in dae and "classes" not in dae
+    cvae = card_model_rows(ModelConfig(kind="cvae", beta=4.0))
+    assert cvae["β (KL weight)"] == "4" and cvae["classes"] == "10" and "corruption" not in cvae
+    data = card_data_rows({"name": "mnist", "n_train": 60000, "n_test": 10000, "binarized": True,
+                           "test_binarization_seed": 0})
+    assert data["dataset"] == "mnist: 60000 train / 10000 test" and data["binarized"].endswith("seed 0")
+    training = card_training_rows({"lr": 0.002, "lr_final": 2e-05, "batch_size": 256, "precision": "auto"},
+                                  {"epochs": 30, "wall_time_s": 42.3, "device_name": "x86_64"})
+    assert training["Adam learning rate"] == "0.002 → 2e-05 (cosine)"
+    assert training["training time"] == "42.3 s on x86_64" and training["epochs × batch"] == "30 × 256"

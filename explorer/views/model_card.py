@@ -24,11 +24,11 @@ def render() -> None:
     metric_cards(metrics)
     left, right = st.columns(2)
     with left:
-        st.markdown("**Model**\n\n" + _bullets(card_model_rows(model)))
-        st.markdown("**Data**\n\n" + _bullets(card_data_rows(config.dataset_info)))
+        st.markdown("**Model**\n\n" + _bullets(catalogue.card_model_rows(model)))
+        st.markdown("**Data**\n\n" + _bullets(catalogue.card_data_rows(config.dataset_info)))
     with right:
         st.markdown("**Training and evaluation**\n\n"
-                    + _bullets(card_training_rows(config.training, metrics)))
+                    + _bullets(catalogue.card_training_rows(config.training, metrics)))
     history = metrics.get("history") or []
     curves, kl = st.columns(2)
     if history:
@@ -48,45 +48,6 @@ def metric_cards(metrics: dict) -> None:
     for column, line in zip(st.columns(max(len(lines), 1)), lines, strict=False):
         column.metric(line.label, line.value)
         column.caption(line.detail)
-
-
-def card_model_rows(model) -> dict[str, str]:
-    """The model section of a card: only the settings that matter for this kind."""
-    rows = {"kind": model.kind, "architecture": f"{model.arch} {list(model.hidden_dims)}",
-            "latent size d": str(model.latent_dim), "likelihood p(x|z)": model.likelihood}
-    if model.likelihood == "gaussian":
-        rows["likelihood p(x|z)"] += f" (σ = {model.sigma:g})"
-    if model.variational:
-        rows["β (KL weight)"] = f"{model.beta:g}"
-    if model.kind == "dae":
-        rows["corruption"] = f"{model.noise}, level {model.noise_level:g}"
-    if model.conditional:
-        rows["classes"] = str(model.n_classes)
-    return rows
-
-
-def card_data_rows(data: dict) -> dict[str, str]:
-    """The dataset section of a card, from config.json's ``dataset``."""
-    binarized = (f"dynamically (training); test set once, seed {data.get('test_binarization_seed')}"
-                 if data.get("binarized") else "no")
-    sizes = f"{data.get('n_train', '?')} train / {data.get('n_test', '?')} test"
-    return {"dataset": f"{data.get('name', '?')}: {sizes}",
-            "source": str(data.get("source", "?")), "values": str(data.get("pixels", "?")),
-            "binarized": binarized}
-
-
-def card_training_rows(training: dict, metrics: dict) -> dict[str, str]:
-    """The training and evaluation section of a card, from config.json and metrics.json."""
-    lr = str(training.get("lr", "?"))
-    if training.get("lr_final") is not None:
-        lr += f" → {training['lr_final']} (cosine)"
-    device = metrics.get("device_name") or metrics.get("device", "?")
-    return {"epochs × batch": f"{metrics.get('epochs', '?')} × {training.get('batch_size', '?')}",
-            "Adam learning rate": lr,
-            "precision, seed": f"{training.get('precision', 'fp32')}, {training.get('seed', '?')}",
-            "training time": f"{metrics.get('wall_time_s', '?')} s on {device}",
-            "evaluation": f"{metrics.get('elbo_samples', '–')} ELBO samples, "
-                          f"IWAE K = {metrics.get('iwae_k', '–')}, seed {metrics.get('seed', '–')}"}
 
 
 def _bullets(rows: dict[str, str]) -> str:
