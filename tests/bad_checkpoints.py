@@ -16,20 +16,21 @@ REPO = Path(__file__).resolve().parent.parent
 SHIPPED = REPO / "checkpoints"
 
 
-def _config(change: Callable[[dict], object]) -> Callable[[Path], None]:
+def _edit(name: str, change: Callable[[dict], object]) -> Callable[[Path], None]:
+    """A damage that loads the JSON file ``name``, lets ``change`` edit it, and writes it back."""
     def damage(folder: Path) -> None:
-        config = json.loads((folder / "config.json").read_text())
-        change(config)
-        (folder / "config.json").write_text(json.dumps(config))
+        value = json.loads((folder / name).read_text())
+        change(value)
+        (folder / name).write_text(json.dumps(value))
     return damage
+
+
+def _config(change: Callable[[dict], object]) -> Callable[[Path], None]:
+    return _edit("config.json", change)
 
 
 def _metrics(change: Callable[[dict], object]) -> Callable[[Path], None]:
-    def damage(folder: Path) -> None:
-        metrics = json.loads((folder / "metrics.json").read_text())
-        change(metrics)
-        (folder / "metrics.json").write_text(json.dumps(metrics))
-    return damage
+    return _edit("metrics.json", change)
 
 
 def _write(name: str, text: str | bytes) -> Callable[[Path], None]:
