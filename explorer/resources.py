@@ -14,7 +14,7 @@ from train import CheckpointError, load_checkpoint
 from train.data import toy_gaussians
 from train.schema import read_metadata
 
-from . import catalogue, geometry, inference, plots, testdata
+from . import catalogue, geometry, inference, plots, testdata, webdecoder
 
 PLANE_GRID = 110  # points per side of the invisible click grid
 
@@ -89,6 +89,23 @@ def plane_figure(folder: str, title: str, height: int, legend: bool, dark: bool,
     fig = plots.clickable_plane(m.codes, labels, grid, title, height=height, names=m.class_names)
     fig.update_layout(showlegend=legend)
     return plots.styled(fig, dark=dark, presenter=presenter)
+
+
+@st.cache_resource(show_spinner=False)
+def browser_decoder(folder: str, dtype: str = "float32") -> tuple[str, dict]:
+    """(digest, payload) of the decoder of the 2-D image model in ``folder`` for the browser plane
+    (``webdecoder.BrowserDecoder.payload``; raises webdecoder.UnsupportedDecoder)."""
+    exported = webdecoder.export_decoder(explorer_model(folder).model)
+    return f"{exported.digest}-{dtype}", exported.payload(dtype)
+
+
+@st.cache_resource(show_spinner=False)
+def browser_points(folder: str) -> tuple[str, dict]:
+    """(digest, payload) of the test-set codes and labels of the 2-D model in ``folder`` for the
+    browser plane (``webdecoder.encode_points``)."""
+    m = explorer_model(folder)
+    payload = webdecoder.encode_points(m.codes, test_set(m.dataset)[1])
+    return payload["digest"], payload
 
 
 @st.cache_resource

@@ -34,6 +34,9 @@ def render() -> None:
         st.toggle("Presenter mode", key=state.PRESENT.key,
                   help="Larger type, images and markers; the sidebar starts collapsed (reopen it with "
                        "the arrow at the top left). The theme (light or dark) is in the ⋮ menu, Settings.")
+        st.toggle("High-contrast planes", key=state.CONTRAST.key,
+                  help="For projectors: the live latent planes draw light, saturated points on black, "
+                       "larger, with a thick yellow cursor.")
         with st.expander(f"All {len(infos)} checkpoints"):
             st.markdown("\n".join(f"- {listing(info)}" for info in infos))
         st.caption("Data: MNIST (Y. LeCun, C. Cortes, C. J. C. Burges) and Fashion-MNIST (Zalando "

@@ -138,7 +138,8 @@ def parse_text(text: str) -> str:
 
 MODEL = Param("model", "model", parse_text)
 PRESENT = Param("present", "present", parse_flag, show_flag, quiet=False)
-GLOBAL_PARAMS = (MODEL, PRESENT)
+CONTRAST = Param("contrast", "contrast", parse_flag, show_flag, quiet=False)  # high-contrast planes
+GLOBAL_PARAMS = (MODEL, PRESENT, CONTRAST)
 
 
 def restore(params: Iterable[Param]) -> None:

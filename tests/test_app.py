@@ -60,6 +60,17 @@ def chart_keys(at: AppTest) -> set[str]:
     return {c.key for c in at.get("plotly_chart")}
 
 
+def component_keys(at: AppTest) -> set[str]:
+    """Keys of the Components v2 elements on the page (the live latent planes; the drawing canvas)."""
+    return {c.key for c in at.get("bidi_component")}
+
+
+def plane_data(at: AppTest, key: str) -> dict:
+    """The data the live latent plane ``key`` sends to the browser (explorer/latent_plane.py)."""
+    element = next(c for c in at.get("bidi_component") if c.key == key)
+    return json.loads(element.proto.json)
+
+
 def expected_view(page: str, name: str) -> bool:
     """Whether ``page`` shows its view for the shipped checkpoint ``name`` (else it must explain what
     it needs and offer the checkpoints that fit), by the one table of what each page needs."""
@@ -69,16 +80,18 @@ def expected_view(page: str, name: str) -> bool:
 
 def key_element_present(at: AppTest, page: str, name: str) -> bool:
     charts = chart_keys(at)
+    planes = component_keys(at)
     captions = image_captions(at)
     return {
         "latent_map": f"scatter-{name}" in charts,
-        "decode": f"zplane-{name}" in charts,
+        "decode": "decode-plane" in planes,
         "reconstructions": sum(c.endswith(" nats") for c in captions) >= 5,
-        "interpolation": f"interp-plot-{name}" in charts and len(at.get("download_button")) >= 2,
+        "interpolation": ("interp-plane" in planes or f"interp-plot-{name}" in charts)
+                         and len(at.get("download_button")) >= 2,
         "posterior": f"post-plot-{name}" in charts and "10 samples z ~ q(z|x), decoded" in captions,
-        "draw": len(at.get("file_uploader")) == 1 and len(at.get("bidi_component")) == 1,
+        "draw": len(at.get("file_uploader")) == 1 and len(at.get("bidi_component")) >= 1,
         "prior": f"prior-plane-{name}" in charts,
-        "conditional": "cvae-plane" in charts,
+        "conditional": "cvae-plane" in planes,
         "denoising": sum(c.endswith(" nats") for c in captions) >= 1,
         "high_dim": {"hd-pca", "hd-kl"} <= charts,
         "toy": f"toy-{name}" in charts and "toy-codes" in charts,
@@ -153,7 +166,7 @@ def test_sidebar_lists_every_checkpoint_with_kind_dataset_latent_size_and_metric
 def test_a_use_button_switches_the_sidebar_model(app):
     open_page(app, "conditional", "mnist-vae-2d")
     app.button(key="use-mnist-cvae-2d").click().run()
-    assert app.session_state["model"] == "mnist-cvae-2d" and "cvae-plane" in chart_keys(app)
+    assert app.session_state["model"] == "mnist-cvae-2d" and "cvae-plane" in component_keys(app)
 
 
 def test_the_url_restores_a_view_and_follows_the_state():
@@ -164,9 +177,9 @@ def test_the_url_restores_a_view_and_follows_the_state():
     at.run()  # the first run restores the model before any widget is drawn
     open_page(at, "decode", query={"model": "mnist-ae-2d", "z": "0.5,-0.5", "compare": "mnist-vae-2d"})
     assert not at.exception and at.session_state["model"] == "mnist-ae-2d"
-    shown = images_by_caption(at)
-    assert set(shown) == {"decoded by the AE", "same z, mnist-vae-2d"}
-    assert any(m.value == "**z = (0.50, -0.50)**" for m in at.markdown)
+    data = plane_data(at, "decode-plane")
+    assert [d["name"] for d in data["decoders"]] == ["mnist-ae-2d", "mnist-vae-2d"] and data["z"] == [0.5, -0.5]
+    assert any(c.value.startswith("Kept z = (0.50, -0.50)") for c in at.caption)
     assert at.query_params["model"] == "mnist-ae-2d" and at.query_params["z"] == "0.500,-0.500"
     open_page(at, "interpolation")
     at.number_input(key="interp-end").set_value(42).run()
@@ -186,7 +199,7 @@ def test_values_the_page_cannot_show_are_ignored_in_the_url():
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     open_page(at, "decode", query={"z": "1e308,1e308"})
     assert not at.exception and "decode-z" not in at.session_state
-    assert any(m.value.startswith("**z = (0.00, 0.00)**") for m in at.markdown)
+    assert plane_data(at, "decode-plane")["z"] is None  # the browser decodes z = 0 until a click
 
 
 def test_page_state_survives_a_visit_to_another_page(app):
@@ -229,7 +242,7 @@ def test_uploaded_png_is_processed_and_becomes_an_interpolation_end_and_a_poster
     assert "your upload" in captions and "as MNIST input (inverted)" in captions
     assert sum(c.startswith("VAE: ") for c in captions) == 1
     assert sum(c.startswith("AE: ") for c in captions) == 1
-    assert {"draw-plot-mnist-vae-2d", "draw-plot-mnist-ae-2d"} <= chart_keys(app)
+    assert "draw-plane" in component_keys(app) and "draw-plot-mnist-ae-2d" in chart_keys(app)
     nearest = [c for c in captions if c.startswith("5 nearest test digits in the VAE")]
     assert len(nearest) == 1 and nearest[0].count("(a ") == 5
 
@@ -356,7 +369,7 @@ def test_damaged_checkpoints_never_break_a_page_and_every_other_model_keeps_work
     # A comparison model whose JSON is fine but whose weights are not: reported, the page goes on.
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     open_page(at, "decode", "mnist-vae-2d", query={"compare": "bad-weights-pickle"})
-    assert not at.exception and "zplane-mnist-vae-2d" in chart_keys(at)
+    assert not at.exception and "decode-plane" in component_keys(at)
     assert any("bad-weights-pickle" in e.value for e in at.error)
 
 
@@ -435,12 +448,19 @@ def test_conditional_generation_decodes_every_class_and_a_style_plane(app):
     assert strip != before["classes 0–9 decoded in the style of #0"]
 
 
-def test_conditional_style_plane_click_draws_the_chosen_class_there(app):
+def test_conditional_style_plane_decodes_the_chosen_class_at_the_kept_style(app):
     open_page(app, "conditional", "mnist-cvae-2d")
-    assert "a 3 at z = (0.00, 0.00) (click the plane)" in image_captions(app)  # before a click
+    data = plane_data(app, "cvae-plane")
+    assert data["z"] is None and [d["label"] for d in data["decoders"]] == [3]  # before a click
     app.session_state["cvae-z"] = np.array([1.0, -1.0], np.float32)  # as after a click on the plane
     app.radio(key="cvae-class").set_value(5).run()
-    assert not app.exception and "a 5 at z = (1.00, -1.00)" in image_captions(app)
+    data = plane_data(app, "cvae-plane")
+    assert not app.exception and data["z"] == [1.0, -1.0] and [d["label"] for d in data["decoders"]] == [5]
+    # Where the browser plane cannot run, the server-side plot does the same.
+    app.session_state["plane-failed"] = "this browser has no canvas 2D"
+    app.run()
+    assert "a 5 at z = (1.00, -1.00)" in image_captions(app)
+    assert any("could not start in this browser (this browser has no canvas 2D)" in i.value for i in app.info)
 
 
 def test_a_traversal_slider_moves_one_dimension_and_changes_the_decoded_image(app):
@@ -508,7 +528,18 @@ def test_click_to_decode_links_a_second_model_to_the_same_z(app):
     options = app.selectbox(key="decode-compare").options
     assert options[0] == "none" and "mnist-ae-2d" in options and "mnist-cvae-2d" not in options
     assert "fashion-vae-2d" not in options  # another dataset
+    assert app.selectbox(key="decode-compare").value == "mnist-ae-2d"  # the VAE with the AE by default
+    data = plane_data(app, "decode-plane")
+    assert [d["name"] for d in data["decoders"]] == ["mnist-vae-2d", "mnist-ae-2d"]
+    assert all(d["payload"]["spec"]["latent_dim"] == 2 for d in data["decoders"])  # weights go once:
+    assert data["points"]["payload"]["n"] == 10_000
     app.session_state["decode-z"] = np.array([0.5, -0.5], np.float32)  # as after a click
+    app.run()
+    data = plane_data(app, "decode-plane")
+    assert data["z"] == [0.5, -0.5] and all(d["payload"] is None for d in data["decoders"])  # not again
+    assert data["points"]["payload"] is None
+    # Where the browser plane cannot run, the server decodes each click as before.
+    app.session_state["plane-failed"] = "this browser has no canvas 2D"
     app.selectbox(key="decode-compare").set_value("mnist-ae-2d").run()
     assert not app.exception
     shown = images_by_caption(app)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import catalogue, geometry, imaging, inference, resources, state, ui
+from explorer import catalogue, geometry, imaging, inference, latent_plane, resources, state, ui
 
 NEED = catalogue.NEEDS["conditional"]  # what this page needs of the picked model
 INDEX = state.Param("digit", "cvae-index", state.int_in(0, 9_999))
@@ -36,11 +36,25 @@ def render() -> None:
     with right:
         CLASS.default(3)
         digit = st.radio("Class", list(range(10)), horizontal=True, key=CLASS.key)
-        style_plane(m, labels, digit)
+        if latent_plane.available():
+            live_style_plane(m, digit)
+        else:
+            latent_plane.explain_fallback()
+            style_plane(m, labels, digit)
     n = 12
     plane_images = inference.decode_with_labels(m.model, geometry.prior_quantile_grid(n), [digit] * n * n)
     ui.picture(imaging.image_grid(plane_images, columns=n, scale=2),
              caption=f"class {digit} across the style plane: z on prior quantiles 5 %…95 % per axis")
+
+
+@st.fragment
+def live_style_plane(m: inference.ExplorerModel, digit: int) -> None:
+    """The style plane in the browser: the CVAE decodes class ``digit`` at the style z under the
+    pointer; a click keeps the style z (and the URL)."""
+    decoder = latent_plane.Decoder(str(m.folder), f"a {m.class_names[digit]} in this style", label=digit)
+    latent_plane.plane(PLANE, m, [decoder], z=Z.get(), on_commit=Z.set, height=340,
+                       hint="Hover or drag over the style plane; click to keep a style z.")
+    state.publish_one(Z)
 
 
 @st.fragment

@@ -1,11 +1,12 @@
-"""Click to decode: click anywhere on a 2-D z-plane; the same z can be decoded by a second model."""
+"""Click to decode: the 2-D z-plane decodes under the pointer in the browser, by the picked model and
+a second one on the same z (the VAE and the AE by default); a click keeps z (URL, nearest digit)."""
 
 from __future__ import annotations
 
 import numpy as np
 import streamlit as st
 
-from explorer import catalogue, geometry, inference, resources, state, ui
+from explorer import catalogue, geometry, inference, latent_plane, resources, state, ui
 
 NEED = catalogue.NEEDS["decode"]  # what this page needs of the picked model
 Z = state.Param("z", "decode-z", state.parse_z, state.show_z)
@@ -17,14 +18,41 @@ def render() -> None:
     m = ui.selected_model(NEED)
     if m is None:
         return
-    compare = ui.compare_picker("Also decode the same z with", m.name, catalogue.is_2d, COMPARE,
-                                default_first=False)
-    plane(m, compare)
+    compare = ui.compare_picker("Also decode the same z with", m.name, catalogue.is_2d, COMPARE)
+    if latent_plane.available():
+        live(m, compare)
+    else:
+        latent_plane.explain_fallback()
+        plane(m, compare)
+
+
+def decoder_of(name: str) -> latent_plane.Decoder:
+    """The decoder of the listed checkpoint ``name``, captioned "VAE · mnist-vae-2d"."""
+    info = resources.checkpoint(name)
+    label = info.model_config.label if info and info.model_config else "model"
+    return latent_plane.Decoder(str(catalogue.CHECKPOINT_DIR / name), f"{label} · {name}")
+
+
+@st.fragment
+def live(m: inference.ExplorerModel, compare: str | None) -> None:
+    """The browser plane: moves decode in the browser; a commit reruns only this fragment, which
+    keeps z in the URL and names the nearest test digit."""
+    decoders = [decoder_of(m.name)] + ([decoder_of(compare)] if compare else [])
+    latent_plane.plane("decode-plane", m, decoders, z=Z.get(), on_commit=Z.set)
+    state.publish_one(Z)
+    z = Z.get()
+    if z is None:
+        st.caption("Before any click, z = 0 (the prior's mean) is decoded.")
+        return
+    labels = resources.test_set(m.dataset)[1]
+    nearest = geometry.nearest_test_index(m.codes, z)
+    st.caption(f"Kept z = ({z[0]:.2f}, {z[1]:.2f}): the nearest test image in latent space is #{nearest} "
+               f"(a {m.class_names[labels[nearest]]}). The URL keeps this z.")
 
 
 @st.fragment
 def plane(m: inference.ExplorerModel, compare: str | None) -> None:
-    """Only this reruns on a click, and only the decoded image and its text change: the plot is the
+    """The server-side plane (when the browser plane cannot run). Only this reruns on a click, and only the decoded image and its text change: the plot is the
     same cached figure each time, so the browser does not redraw it. Before any click, z = 0 (the
     prior's mean) is decoded."""
     labels = resources.test_set(m.dataset)[1]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from explorer import catalogue, geometry, imaging, inference, plots, resources, state, ui
+from explorer import catalogue, geometry, imaging, inference, latent_plane, plots, resources, state, ui
 from explorer.preprocess import Preprocessed, UploadError, preview, to_mnist
 
 NEED = catalogue.NEEDS["draw"]  # what this page needs of the picked model
@@ -20,6 +20,7 @@ CURRENT = state.Key("draw-current")  # "drawing" or "upload": the input that cha
 UPLOAD = state.Key("upload")  # the file uploader
 CANVAS = state.Key("canvas")  # the drawing canvas
 COMPARE = state.Param("compare", "draw-compare", state.parse_text)
+KEPT_Z = state.Key("draw-z")  # (digit token, z float32 [2]): the z kept on the live plane for that digit
 PARAMS = (COMPARE,)
 
 
@@ -63,7 +64,21 @@ def render() -> None:
                              + ", ".join(f"#{i} (a {m.class_names[labels[i]]})" for i in nearest))
         st.caption("It is now also an end choice on **Interpolation** and a digit on **Posterior q(z|x)**.")
     with plane_col:
-        for model in models:
+        live = m.model.latent_dim == 2 and latent_plane.available()
+        if live:  # the user's digit on the plane; hovering decodes around it, by both models
+            decoders = [latent_plane.Decoder(str(model.folder), f"{model.label} · {model.name}")
+                        for model in models if model.model.latent_dim == 2]
+            token = hashlib.sha1(x.tobytes()).hexdigest()
+            kept_token, kept = KEPT_Z.get((None, None))
+            latent_plane.plane("draw-plane", m, decoders, z=kept if kept_token == token else None,
+                               on_commit=lambda z: KEPT_Z.set((token, z)),
+                               start=codes[m.name], marks=[(source, codes[m.name])],
+                               path=trail if len(trail) > 1 else None, height=380,
+                               hint="Your digit is the dot; hover around it to see what the decoders make "
+                                    "of nearby codes; click to keep a z.")
+        elif m.model.latent_dim == 2:
+            latent_plane.explain_fallback()
+        for model in models[1:] if live else models:
             points, proj = resources.view_points(model)
             z = codes[model.name]
             mark = z if proj is None else proj.transform(z)

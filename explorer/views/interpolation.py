@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import catalogue, geometry, imaging, inference, plots, resources, state, ui
+from explorer import catalogue, geometry, imaging, inference, latent_plane, plots, resources, state, ui
 
 NEED = catalogue.NEEDS["interpolation"]  # what this page needs of the picked model
 N_TEST = 10_000
@@ -24,7 +24,8 @@ END_SOURCE = state.Param("to_source", "interp-end-source", state.one_of(*ENDS))
 STEPS = state.Param("steps", "interp-steps", state.int_in(3, 16))
 METHOD = state.Param("path", "interp-method", state.one_of(*geometry.INTERPOLATIONS))
 COMPARE = state.Param("compare", "interp-compare", state.parse_text)
-PARAMS = (START, END, START_SOURCE, END_SOURCE, STEPS, METHOD, COMPARE)
+CLICK_SETS = state.Param("click_sets", "interp-click-sets", state.one_of("from", "to"))
+PARAMS = (START, END, START_SOURCE, END_SOURCE, STEPS, METHOD, COMPARE, CLICK_SETS)
 
 
 def render() -> None:
@@ -67,12 +68,41 @@ def render() -> None:
         gif_download_col.download_button("Animation as GIF", animation, file_name=f"{stem}.gif",
                                          mime="image/gif", key=f"interp-gif-{model.name}",
                                          icon=":material/download:")
-    for column, model in zip(st.columns(len(models)), models, strict=True):
+    live = m.model.latent_dim == 2 and latent_plane.available()
+    if live:
+        path_plane(m, models, paths[m.name], codes=[code_of(m, e, images, user) for e in (start, end)],
+                   texts=[f"from {ends[0]}", f"to {ends[1]}"])
+    elif m.model.latent_dim == 2:
+        latent_plane.explain_fallback()
+    shown = [model for model in models if not (live and model is m)]
+    for column, model in zip(st.columns(max(len(shown), 1)), shown, strict=False):
         points, proj = resources.view_points(model)
         path = paths[model.name] if proj is None else proj.transform(paths[model.name])
         title = f"{model.label}: interpolation path" + ("" if proj is None else " (PCA)")
         ui.chart(plots.latent_scatter(points, labels, title, path=path, height=420, names=m.class_names),
                  f"interp-plot-{model.name}", target=column)
+
+
+def path_plane(m: inference.ExplorerModel, models: list[inference.ExplorerModel], path: np.ndarray,
+               codes: list[np.ndarray], texts: list[str]) -> None:
+    """The path on the live plane of ``m``: hovering decodes any z (by each 2-D model); a click makes
+    the nearest test digit the start or the end (the radio says which)."""
+    CLICK_SETS.default("to")
+    which = st.radio("A click on the plane sets", ("from", "to"), horizontal=True, key=CLICK_SETS.key,
+                     format_func={"from": "the start", "to": "the end"}.get)
+    decoders = [latent_plane.Decoder(str(model.folder), f"{model.label} · {model.name}")
+                for model in models if model.model.latent_dim == 2]
+    latent_plane.plane("interp-plane", m, decoders, z=None, on_commit=lambda z: set_end(m, which, z),
+                       start=codes[0], marks=list(zip(texts, codes, strict=True)), path=path, height=420,
+                       hint="Hover to decode any z; a click makes the nearest test digit the "
+                            f"{'start' if which == 'from' else 'end'} of the path.")
+
+
+def set_end(m: inference.ExplorerModel, which: str, z: np.ndarray) -> None:
+    """Make the test digit nearest to ``z`` in ``m``'s latent space the start or end (a callback)."""
+    index, source = (START, START_SOURCE) if which == "from" else (END, END_SOURCE)
+    index.set(geometry.nearest_test_index(m.codes, z))
+    source.set("test digit")
 
 
 def end_ui(column, label: str, index: state.Param, source: state.Param, default: int,
