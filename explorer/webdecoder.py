@@ -179,7 +179,8 @@ def encode_points(codes: np.ndarray, labels: np.ndarray) -> dict:
     codes = np.ascontiguousarray(codes, dtype="<f4")
     labels = np.asarray(labels)
     if codes.ndim != 2 or codes.shape[1] != 2 or labels.shape != (codes.shape[0],):
-        raise ValueError(f"codes must be [N, 2] and labels [N], got {list(codes.shape)} and {list(labels.shape)}")
+        raise ValueError(f"codes must be [N, 2] and labels [N], got {list(codes.shape)} and "
+                         f"{list(labels.shape)}")
     if labels.size and (labels.min() < 0 or labels.max() > 255):
         raise ValueError("labels must be in 0..255")
     label_bytes = labels.astype(np.uint8).tobytes()

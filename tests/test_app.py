@@ -178,7 +178,8 @@ def test_the_url_restores_a_view_and_follows_the_state():
     open_page(at, "decode", query={"model": "mnist-ae-2d", "z": "0.5,-0.5", "compare": "mnist-vae-2d"})
     assert not at.exception and at.session_state["model"] == "mnist-ae-2d"
     data = plane_data(at, "decode-plane")
-    assert [d["name"] for d in data["decoders"]] == ["mnist-ae-2d", "mnist-vae-2d"] and data["z"] == [0.5, -0.5]
+    assert [d["name"] for d in data["decoders"]] == ["mnist-ae-2d", "mnist-vae-2d"]
+    assert data["z"] == [0.5, -0.5]
     assert any(c.value.startswith("Kept z = (0.50, -0.50)") for c in at.caption)
     assert at.query_params["model"] == "mnist-ae-2d" and at.query_params["z"] == "0.500,-0.500"
     open_page(at, "interpolation")

@@ -52,8 +52,9 @@ def live(m: inference.ExplorerModel, compare: str | None) -> None:
 
 @st.fragment
 def plane(m: inference.ExplorerModel, compare: str | None) -> None:
-    """The server-side plane (when the browser plane cannot run). Only this reruns on a click, and only the decoded image and its text change: the plot is the
-    same cached figure each time, so the browser does not redraw it. Before any click, z = 0 (the
+    """The server-side plane (when the browser plane cannot run). Only this reruns on a click, and
+    only the decoded image and its text change: the plot is the same cached figure each time, so
+    the browser does not redraw it. Before any click, z = 0 (the
     prior's mean) is decoded."""
     labels = resources.test_set(m.dataset)[1]
     chart_key = f"zplane-{m.name}"
