@@ -65,12 +65,16 @@ def _component():
 
 
 def available() -> bool:
-    """Whether the browser plane can be used in this session (see the module docstring)."""
-    return FAILED.get() is None and _component() is not None
+    """Whether the browser plane is used in this session: not if the viewer chose classic planes
+    (``state.CLASSIC``), the component failed in this browser, or Streamlit has no Components v2."""
+    return not state.CLASSIC.get() and FAILED.get() is None and _component() is not None
 
 
 def explain_fallback() -> None:
-    """The note shown above the server-side plot when the browser plane is not available."""
+    """The note shown above the server-side plot when the browser plane is not used."""
+    if state.CLASSIC.get() and FAILED.get() is None:
+        st.caption("Classic planes (sidebar): each click decodes on the server.")
+        return
     reason = FAILED.get() or "this Streamlit has no Components v2"
     st.info(f"The live plane could not start in this browser ({reason}), so this is the click-to-decode "
             "plot: each click decodes on the server.", icon=":material/info:")

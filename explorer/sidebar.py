@@ -37,6 +37,9 @@ def render() -> None:
         st.toggle("High-contrast planes", key=state.CONTRAST.key,
                   help="For projectors: the live latent planes draw light, saturated points on black, "
                        "larger, with a thick yellow cursor.")
+        st.toggle("Classic planes", key=state.CLASSIC.key,
+                  help="Decode on the server at each click (plotly plots) instead of in the browser under "
+                       "the pointer. Used automatically where the browser plane cannot start.")
         with st.expander(f"All {len(infos)} checkpoints"):
             st.markdown("\n".join(f"- {listing(info)}" for info in infos))
         st.caption("Data: MNIST (Y. LeCun, C. Cortes, C. J. C. Burges) and Fashion-MNIST (Zalando "

@@ -139,7 +139,8 @@ def parse_text(text: str) -> str:
 MODEL = Param("model", "model", parse_text)
 PRESENT = Param("present", "present", parse_flag, show_flag, quiet=False)
 CONTRAST = Param("contrast", "contrast", parse_flag, show_flag, quiet=False)  # high-contrast planes
-GLOBAL_PARAMS = (MODEL, PRESENT, CONTRAST)
+CLASSIC = Param("classic", "classic", parse_flag, show_flag, quiet=False)  # server-side planes instead
+GLOBAL_PARAMS = (MODEL, PRESENT, CONTRAST, CLASSIC)
 
 
 def restore(params: Iterable[Param]) -> None:
