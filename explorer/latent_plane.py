@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from . import inference, resources, state, ui
+from . import inference, resources, state, ui, webdecoder
 
 FRONTEND = Path(__file__).resolve().parent / "frontend"
 NAME = "latent_explorer_plane"
@@ -91,18 +91,6 @@ def _decoder_entry(d: Decoder, sent: set) -> dict:
             "name": Path(d.folder).name, "label": d.label}
 
 
-def _read_z(value) -> np.ndarray | None:
-    """The z of a commit event ({"z": [x, y]}), or None if it is not two finite numbers within
-    ±state.Z_LIMIT (the browser is not trusted to send sane values)."""
-    try:
-        z = np.asarray(value["z"], dtype=np.float64)
-    except (TypeError, KeyError, ValueError):
-        return None
-    if z.shape != (2,) or not np.all(np.isfinite(z)) or np.any(np.abs(z) > state.Z_LIMIT):
-        return None
-    return z.astype(np.float32)
-
-
 def plane(key: str, m: inference.ExplorerModel, decoders: Sequence[Decoder], *, z: np.ndarray | None,
           on_commit: Callable[[np.ndarray], None] | None = None, start: np.ndarray | None = None,
           marks: Sequence[tuple[str, np.ndarray]] = (), path: np.ndarray | None = None, height: int = 460,
@@ -119,6 +107,8 @@ def plane(key: str, m: inference.ExplorerModel, decoders: Sequence[Decoder], *, 
     """
     if m.model.latent_dim != 2:
         raise ValueError(f"the latent plane needs a 2-D latent, {m.name} has {m.model.latent_dim}")
+    if not available():  # it just reported a failure, and only its fragment reran: the whole page
+        st.rerun(scope="app")  # reruns, and shows the server-side plot instead
     mount = _component()
     SENT.default(set())
     sent = SENT.get()
@@ -142,7 +132,7 @@ def plane(key: str, m: inference.ExplorerModel, decoders: Sequence[Decoder], *, 
     sent.update(d["digest"] for d in data["decoders"])
 
     def committed() -> None:
-        value = _read_z((st.session_state.get(key) or {}).get("commit"))
+        value = webdecoder.committed_z((st.session_state.get(key) or {}).get("commit"), state.Z_LIMIT)
         if value is not None and on_commit is not None:
             on_commit(value)
 

@@ -187,3 +187,15 @@ def encode_points(codes: np.ndarray, labels: np.ndarray) -> dict:
     digest = hashlib.sha256(codes.tobytes() + label_bytes).hexdigest()[:16]
     return {"n": int(codes.shape[0]), "codes": base64.b64encode(codes.tobytes()).decode("ascii"),
             "labels": base64.b64encode(label_bytes).decode("ascii"), "digest": digest}
+
+
+def committed_z(event, limit: float) -> np.ndarray | None:
+    """The z of the plane's commit event ({"z": [x, y]} from the browser), as float32 [2], or None
+    unless it holds two finite numbers within ±``limit`` (the browser is not trusted)."""
+    try:
+        z = np.asarray(event["z"], dtype=np.float64)
+    except (TypeError, KeyError, ValueError, IndexError):
+        return None
+    if z.shape != (2,) or not np.all(np.isfinite(z)) or np.any(np.abs(z) > limit):
+        return None
+    return z.astype(np.float32)

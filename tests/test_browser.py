@@ -77,7 +77,7 @@ def open_view(page, server: str, path: str, **query) -> None:
     page.goto(f"{server}/{path}?{urllib.parse.urlencode(query)}", timeout=60_000)
     page.locator("h1").first.wait_for(timeout=60_000)
     content = ('[data-testid="stImage"], .js-plotly-plot, [data-testid="stFileUploader"], '
-               '[data-testid="stMetric"], [data-testid="stAlert"]')
+               '[data-testid="stMetric"], [data-testid="stAlert"], [data-testid="latent-plane"]')
     page.locator(f'[data-testid="stMain"] :is({content})').first.wait_for(timeout=60_000)
 
 
@@ -177,43 +177,185 @@ def test_every_page_renders_offline_and_its_webgl_plots_stay_alive(page, server)
     assert page.remote_hosts == []  # fonts, scripts and plots all come from the local server
 
 
-# --- clicks on the plane -----------------------------------------------------------------------
+# --- the live latent plane (decodes in the browser) ---------------------------------------------
 
 PLANE_MODELS = ["mnist-vae-2d", "mnist-ae-2d", "mnist-dae-2d", "mnist-betavae-2d", "fashion-vae-2d"]
+TWO_D_IMAGE_MODELS = PLANE_MODELS + ["mnist-cvae-2d"]
+DECODER_JS = (REPO / "explorer" / "frontend" / "decoder.js").read_text(encoding="utf-8")
+
+
+def test_the_browser_decoder_matches_torch_for_every_shipped_2d_model(browser):
+    """decoder.js, run in Chromium on the weights the app sends, against torch: 200 random z and the
+    plane's four corners per model, max |pixel difference| <= 1e-4 (float32 weights)."""
+    import torch
+
+    from explorer.geometry import plane_extent
+    from explorer.inference import load_explorer_model
+    from explorer.testdata import load_test_set
+    from explorer.webdecoder import export_decoder
+
+    page = browser.new_page()
+    page.set_content("<!doctype html><title>decoder parity</title>")
+    page.add_script_tag(content=DECODER_JS)
+    worst = {}
+    for name in TWO_D_IMAGE_MODELS:
+        images, labels = load_test_set("mnist")
+        if name.startswith("fashion"):
+            images, labels = load_test_set("fashion-mnist")
+        m = load_explorer_model(REPO / "checkpoints" / name, images, labels)
+        x0, x1, y0, y1 = plane_extent(m.codes)
+        rng = np.random.default_rng(0)
+        corners = [[x0, y0], [x0, y1], [x1, y0], [x1, y1]]
+        z = np.vstack([rng.normal(size=(200, 2)) * 1.5, corners]).astype(np.float32)
+        y = rng.integers(0, 10, size=len(z)) if m.model.config.conditional else None
+        got = np.asarray(page.evaluate(
+            """([payload, zs, ys]) => {
+                 const decoder = createDecoder(payload.spec, weightsFromPayload(payload));
+                 return zs.map((z, i) => Array.from(decoder.decode(z, ys ? ys[i] : null)));
+               }""", [export_decoder(m.model).payload(), z.tolist(), None if y is None else y.tolist()]),
+            np.float32)
+        with torch.inference_mode():
+            expected = m.model.decode(torch.from_numpy(z), None if y is None else torch.from_numpy(y)) \
+                .clamp(0, 1).reshape(len(z), -1).numpy()
+        worst[name] = float(np.abs(got - expected).max())
+    page.close()
+    assert all(diff <= 1e-4 for diff in worst.values()), worst
+
+
+def live_plane(page):
+    """The live plane of the open page, once drawn and the app idle: (locator, bounding box)."""
+    plane = page.locator('[data-testid="latent-plane"]').first
+    plane.wait_for(timeout=60_000)
+    wait_for(lambda: plane.get_attribute("data-z"), what="the plane's first decode")
+    wait_until_idle(page)
+    plane.scroll_into_view_if_needed()
+    box = plane.bounding_box()
+    assert box and box["width"] > 100 and box["height"] > 100
+    return plane, box
+
+
+def shown_z(plane) -> tuple[float, float]:
+    x, y = (float(v) for v in plane.get_attribute("data-z").split(","))
+    return x, y
+
+
+def decoded_pixels(page) -> list[np.ndarray]:
+    """Each decoded image on the live plane as float [28, 28] in [0, 1] (read from its canvas)."""
+    images = page.locator('[data-testid="decoded-image"]')
+    return [np.asarray(images.nth(i).evaluate(
+        "c => Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)"), np.float32)
+        .reshape(28, 28, 4)[..., 0] / 255 for i in range(images.count())]
+
+
+def url_z(page):
+    """The z in the page's URL (read in the page: page.url is only refreshed by other Playwright calls)."""
+    query = urllib.parse.parse_qs(urllib.parse.urlparse(page.evaluate("() => location.href")).query).get("z")
+    return tuple(float(v) for v in query[0].split(",")) if query else None
+
+
+def readout_z(page) -> tuple[float, float]:
+    text = page.locator('[data-testid="z-readout"]').first.inner_text(timeout=1_000)
+    assert re.match(r"^z = \(−?\d+\.\d\d, −?\d+\.\d\d\)", text), text
+    return parse_z(text.replace("\u2212", "-"))
 
 
 @pytest.mark.parametrize("model", PLANE_MODELS)
-def test_clicking_two_empty_spots_decodes_two_different_images(page, server, model):
+def test_hovering_decodes_in_the_browser_and_a_click_keeps_z(page, server, model):
+    from explorer.inference import decode
+    from train import load_checkpoint
+
     open_view(page, server, "decode", model=model)
-    box = plot_area(page)
-    before = wait_for(lambda: z_text(page), what="the z shown before a click")
-    assert before.startswith("z = (0.00, 0.00)")  # the prior's mean, until a click
-    # Near two opposite corners of the plane: empty space, away from the encoded digits.
-    page.mouse.click(box["x"] + 0.06 * box["width"], box["y"] + 0.08 * box["height"])
-    first_z = wait_for(lambda: (t := z_text(page)) != before and t, what="the first decoded z")
-    first_src = wait_for(lambda: image_src(page, "decoded by the"), what="the first image")
-    page.mouse.click(box["x"] + 0.92 * box["width"], box["y"] + 0.9 * box["height"])
-    second_z = wait_for(lambda: (t := z_text(page)) != first_z and t, what="the second decoded z")
-    second_src = wait_for(lambda: image_src(page, "decoded by the"), what="the second image")
-    assert first_src and second_src and first_src != second_src
-    (x1, y1), (x2, y2) = parse_z(first_z), parse_z(second_z)
-    assert x1 < x2 and y1 > y2  # top-left then bottom-right of the plane
-    url_z = wait_for(lambda: urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query).get("z"),
-                     what="the clicked z in the URL")
-    ux, uy = (float(v) for v in url_z[0].split(","))
-    assert abs(ux - x2) < 0.006 and abs(uy - y2) < 0.006  # the URL follows the click (a bookmark)
+    plane, box = live_plane(page)
+    assert readout_z(page) == (0.0, 0.0) and url_z(page) is None  # the prior's mean until a move
+    partners = 0 if model.startswith("fashion") else 1  # the one Fashion-MNIST model has no partner
+    assert page.locator('[data-testid="decoded-image"]').count() == 1 + partners
+    sent = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda frame: sent.append(frame)))
+    before = len(sent)
+    page.mouse.move(box["x"] + 0.1 * box["width"], box["y"] + 0.12 * box["height"], steps=8)
+    first = wait_for(lambda: (z := shown_z(plane)) != (0.0, 0.0) and z, what="a decode under the pointer")
+    first_pixels = decoded_pixels(page)
+    page.mouse.move(box["x"] + 0.9 * box["width"], box["y"] + 0.88 * box["height"], steps=8)
+    second = wait_for(lambda: (z := shown_z(plane))[0] > 0 and z, what="a second decode")
+    time.sleep(0.3)
+    assert len(sent) == before  # hovering never talked to the server
+    assert first[0] < second[0] and first[1] > second[1]  # top left, then bottom right
+    vae = load_checkpoint(REPO / "checkpoints" / model)
+    shown = decoded_pixels(page)
+    assert np.abs(shown[0] - decode(vae, np.float32(shown_z(plane)))).max() <= 1 / 255 + 1e-6
+    assert np.abs(shown[0] - first_pixels[0]).max() > 0.1  # a different image
+    page.mouse.click(box["x"] + 0.9 * box["width"], box["y"] + 0.88 * box["height"])
+    kept = wait_for(lambda: url_z(page), what="the clicked z in the URL")
+    assert abs(kept[0] - second[0]) < 0.01 and abs(kept[1] - second[1]) < 0.01  # a bookmark
+    caption = wait_for(lambda: page.get_by_text(re.compile(r"^Kept z = ")).first.inner_text(timeout=1_000))
+    assert "nearest test image in latent space is #" in caption
+    page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] - 40)  # leave the plane: the kept z is shown
+    wait_for(lambda: abs(shown_z(plane)[0] - kept[0]) < 0.01, what="the kept z again")
 
 
-def test_clicking_the_style_plane_draws_the_chosen_class_there(page, server):
+def test_the_plane_takes_arrow_keys_and_enter_and_says_where_it_is(page, server):
+    open_view(page, server, "decode", model="mnist-vae-2d")
+    plane, _ = live_plane(page)
+    assert plane.get_attribute("tabindex") == "0" and "arrow keys" in plane.get_attribute("aria-label")
+    plane.focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    small = wait_for(lambda: (z := shown_z(plane))[0] > 0 and z, what="two small steps")
+    page.keyboard.press("Shift+ArrowUp")
+    big = wait_for(lambda: (z := shown_z(plane))[1] > 0 and z, what="a large step")
+    assert big[1] > 2 * small[0]  # Shift moves five times as far as a plain arrow
+    live = page.locator('.lp-live[aria-live="polite"]')
+    wait_for(lambda: live.inner_text().startswith("z = ("), what="the spoken position")
+    assert "nearest test digit: a " in live.inner_text()
+    page.keyboard.press("Enter")
+    kept = wait_for(lambda: url_z(page), what="the z kept by Enter")
+    assert abs(kept[0] - big[0]) < 0.01 and abs(kept[1] - big[1]) < 0.01
+
+
+def test_a_tap_on_a_touch_screen_decodes_and_keeps_z(browser, server):
+    context = browser.new_context(viewport={"width": 820, "height": 1180}, has_touch=True, is_mobile=True,
+                                  device_scale_factor=2)
+    page = context.new_page()
+    try:
+        open_view(page, server, "decode", model="mnist-vae-2d")
+        plane, box = live_plane(page)
+        page.touchscreen.tap(box["x"] + 0.25 * box["width"], box["y"] + 0.3 * box["height"])
+        kept = wait_for(lambda: url_z(page), what="the tapped z in the URL")
+        z = shown_z(plane)
+        assert abs(kept[0] - z[0]) < 0.01 and abs(kept[1] - z[1]) < 0.01 and z[0] < 0 < z[1]
+    finally:
+        context.close()
+
+
+def test_without_a_canvas_the_page_falls_back_to_the_server_plot_with_a_note(browser, server):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    # No canvas 2D inside the component's shadow root (the rest of the app keeps its canvases).
+    context.add_init_script("""(() => {
+        const original = HTMLCanvasElement.prototype.getContext;
+        HTMLCanvasElement.prototype.getContext = function (...args) {
+            return this.getRootNode() instanceof ShadowRoot ? null : original.apply(this, args);
+        };
+    })()""")
+    page = context.new_page()
+    try:
+        open_view(page, server, "decode", model="mnist-vae-2d")
+        wait_for(lambda: page.get_by_text("could not start in this browser").count(), what="the note")
+        page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)  # the click-to-decode plot
+        assert page.locator('[data-testid="stException"]').count() == 0
+    finally:
+        context.close()
+
+
+def test_the_style_plane_decodes_the_chosen_class_under_the_pointer(page, server):
     open_view(page, server, "conditional", model="mnist-cvae-2d")
-    box = plot_area(page)
-    page.mouse.click(box["x"] + 0.3 * box["width"], box["y"] + 0.3 * box["height"])
-    first = wait_for(lambda: (t := page.get_by_text(re.compile(r"^a 3 at z = ")).first.inner_text(
-        timeout=1_000)) and "click the plane" not in t and t)
+    plane, box = live_plane(page)
+    assert page.locator("figcaption", has_text="a 3 in this style").count() == 1
+    page.mouse.move(box["x"] + 0.3 * box["width"], box["y"] + 0.3 * box["height"], steps=4)
+    first = wait_for(lambda: (z := shown_z(plane)) != (0.0, 0.0) and z, what="a style under the pointer")
+    pixels = decoded_pixels(page)[0]
     page.mouse.click(box["x"] + 0.7 * box["width"], box["y"] + 0.7 * box["height"])
-    second = wait_for(lambda: (t := page.get_by_text(re.compile(r"^a 3 at z = ")).first.inner_text(
-        timeout=1_000)) != first and t)
-    assert parse_z(first)[0] < parse_z(second)[0]
+    kept = wait_for(lambda: url_z(page), what="the clicked style z in the URL")
+    assert first[0] < kept[0] and np.abs(decoded_pixels(page)[0] - pixels).max() > 0.1
 
 
 # --- drawing, uploading, sliders ---------------------------------------------------------------
@@ -228,12 +370,9 @@ def draw_stroke(page, box, points) -> None:
 
 
 def drawing_mark(page) -> tuple[float, float]:
-    """The (x, y) of the "your drawing" star on the selected model's plane."""
-    return tuple(page.evaluate("""() => {
-        const plot = document.querySelector('.js-plotly-plot');
-        const mark = plot.data.find(t => t.name === 'your drawing');
-        return [mark.x[0], mark.y[0]];
-    }"""))
+    """Where the live plane puts the drawing: the z it decodes while the pointer is elsewhere (the
+    drawing's own code, which is also its marked dot)."""
+    return shown_z(page.locator('[data-testid="latent-plane"]').first)
 
 
 def test_drawing_strokes_moves_the_digit_on_the_plane(page, server):

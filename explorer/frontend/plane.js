@@ -7,8 +7,9 @@
 //
 // Hooks for tests and assistive tools: the plane [data-testid="latent-plane"] (focusable), each
 // decoded image [data-testid="decoded-image"], the readout [data-testid="z-readout"] ("z = (0.80,
-// −0.60) · nearest test digit: a 3"). The plane element's `latentStats` property holds the
-// measured latencies (pointer event -> frame with the new pixels, ms) for the benchmark.
+// −0.60) · nearest test digit: a 3"); the plane's data-z attribute holds the decoded z in full
+// precision. The plane element's `latentStats` property holds the measured latencies (pointer
+// event -> the animation frame that drew the new pixels, ms) for the benchmark.
 
 // Decoders and test-set points by digest, kept for the page's life: weights travel once per model.
 const CACHE = new Map();
@@ -114,7 +115,9 @@ class LatentPlane {
     this.overlay.latentStats = this.stats;
     this.sizeKey = "";
     this.listen();
-    this.resizeObserver = new ResizeObserver(() => this.layout());
+    this.resizeObserver = new ResizeObserver(() => {
+      try { this.layout(); } catch (error) { this.fail(error); }
+    });
     this.resizeObserver.observe(this.box);
   }
 
@@ -168,6 +171,7 @@ class LatentPlane {
       canvas.style.height = `${Math.round(this.data.imageSize * h / w)}px`;
       el("figcaption", { text: d.title }, figure);
       const ctx = canvas.getContext("2d");
+      if (!ctx) throw new Error("this browser has no canvas 2D");
       return { canvas, ctx, imageData: ctx.createImageData(w, h), pixels: new Float32Array(w * h * d.decoder.image[0]) };
     });
   }
@@ -296,6 +300,7 @@ class LatentPlane {
     const names = this.data.classNames || [];
     const near = index < 0 ? "" : ` \u00b7 nearest test digit: a ${names[this.points.labels[index]] ?? "?"} (#${index})`;
     this.readout.textContent = formatZ(z) + near;
+    this.overlay.dataset.z = `${z[0]},${z[1]}`;  // full precision, for tests and assistive tools
     if (eventTime !== null) {
       const now = performance.now();
       const s = this.stats;
@@ -308,6 +313,7 @@ class LatentPlane {
 
   drawOverlay() {
     const ctx = this.overlay.getContext("2d");
+    if (!ctx) throw new Error("this browser has no canvas 2D");
     ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
     ctx.clearRect(0, 0, this.width, this.height);
     const contrast = Boolean(this.data.contrast), dark = Boolean(this.data.dark);

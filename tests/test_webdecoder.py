@@ -1,0 +1,127 @@
+"""The decoder as data for the browser (explorer/webdecoder.py): the spec walks the layers torch runs,
+and a NumPy reading of the spec reproduces the torch decode. The browser's own run of the same spec
+is checked against torch in tests/test_browser.py."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from explorer import webdecoder
+from explorer.webdecoder import UnsupportedDecoder, committed_z, encode_points, export_decoder
+from train import ModelConfig, build_model
+
+
+def numpy_decode(exported: webdecoder.BrowserDecoder, z: np.ndarray, label: int | None = None) -> np.ndarray:
+    """An independent reading of the spec (float64 NumPy), as decoder.js reads it: [C, H, W] in [0, 1]."""
+    spec, w = exported.spec, exported.weights.astype(np.float64)
+    x = np.zeros(spec["input"])
+    x[: spec["latent_dim"]] = z
+    if spec["n_classes"]:
+        x[spec["latent_dim"] + label] = 1
+    for layer in spec["layers"]:
+        if layer["op"] == "linear":
+            weight = w[layer["w"]: layer["w"] + layer["in"] * layer["out"]].reshape(layer["out"], layer["in"])
+            x = weight @ x.reshape(-1) + w[layer["b"]: layer["b"] + layer["out"]]
+        elif layer["op"] == "relu":
+            x = np.maximum(x, 0)
+        elif layer["op"] == "reshape":
+            x = x.reshape(layer["shape"])
+        else:
+            c_in, h, wid = layer["in_shape"]
+            c_out, oh, ow = layer["out_shape"]
+            (kh, kw), (sh, sw), (ph, pw) = layer["kernel"], layer["stride"], layer["padding"]
+            weight = w[layer["w"]: layer["w"] + c_in * c_out * kh * kw].reshape(c_in, c_out, kh, kw)
+            out = np.zeros((c_out, oh, ow)) + w[layer["b"]: layer["b"] + c_out][:, None, None]
+            for iy in range(h):
+                for ix in range(wid):
+                    for ky in range(kh):
+                        for kx in range(kw):
+                            oy, ox = iy * sh - ph + ky, ix * sw - pw + kx
+                            if 0 <= oy < oh and 0 <= ox < ow:
+                                out[:, oy, ox] += x[:, iy, ix] @ weight[:, :, ky, kx]
+            x = out
+    channels = spec["image"][0]
+    logits = x.reshape(-1)[: channels * spec["image"][1] * spec["image"][2]]
+    mean = {"bernoulli": lambda v: 1 / (1 + np.exp(-v)), "gaussian": lambda v: v,
+            "gaussian-learned": lambda v: v,
+            "continuous-bernoulli": lambda v: np.where(np.abs(v) < 1e-3, 0.5 + v / 12,
+                                                       -1 / np.expm1(-v) - 1 / np.where(v == 0, 1, v))}
+    return np.clip(mean[spec["likelihood"]](logits), 0, 1).reshape(spec["image"])
+
+
+CASES = [  # (kind, arch, likelihood, hidden_dims)
+    ("vae", "mlp", "bernoulli", (32, 16)),
+    ("ae", "mlp", "gaussian", (24,)),
+    ("vae", "mlp", "gaussian-learned", (16, 8)),
+    ("vae", "conv", "continuous-bernoulli", (4, 6, 16)),
+    ("cvae", "conv", "bernoulli", (4, 6, 16)),
+    ("cvae", "mlp", "bernoulli", (16,)),
+]
+
+
+@pytest.mark.parametrize(("kind", "arch", "likelihood", "hidden"), CASES)
+def test_the_spec_decodes_as_torch_does(kind, arch, likelihood, hidden):
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(kind=kind, arch=arch, likelihood=likelihood, hidden_dims=hidden,
+                                    latent_dim=2)).eval()
+    exported = export_decoder(model)
+    assert exported.weights.dtype == np.float32
+    assert exported.n_weights == sum(p.numel() for p in model.decoder.parameters())
+    z = np.random.default_rng(1).normal(size=(3, 2)).astype(np.float32) * 2
+    labels = [0, 4, 9]
+    with torch.inference_mode():
+        y = torch.tensor(labels) if model.config.conditional else None
+        expected = model.decode(torch.from_numpy(z), y).clamp(0, 1).numpy()
+    for i in range(3):
+        got = numpy_decode(exported, z[i], labels[i] if model.config.conditional else None)
+        np.testing.assert_allclose(got, expected[i], atol=1e-5)
+
+
+def test_the_digest_follows_the_weights_and_the_payload_round_trips():
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(kind="vae", hidden_dims=(8,), latent_dim=2)).eval()
+    first = export_decoder(model)
+    assert export_decoder(model).digest == first.digest
+    with torch.no_grad():
+        next(model.decoder.parameters())[0, 0] += 1.0
+    assert export_decoder(model).digest != first.digest  # a retrained model is never decoded stale
+    payload = first.payload()
+    back = np.frombuffer(base64.b64decode(payload["weights"]), "<f4")
+    np.testing.assert_array_equal(back, first.weights)
+    half = first.payload("float16")
+    assert len(base64.b64decode(half["weights"])) == 2 * first.n_weights
+    with pytest.raises(ValueError, match="float32"):
+        first.payload("int8")
+
+
+def test_a_layer_the_browser_cannot_run_is_refused_by_name():
+    model = build_model(ModelConfig(kind="vae", hidden_dims=(8,), latent_dim=2))
+    model.decoder.net[1] = nn.Tanh()
+    with pytest.raises(UnsupportedDecoder, match="Tanh"):
+        export_decoder(model)
+
+
+def test_points_travel_as_float32_and_bytes():
+    codes = np.array([[0.5, -1.0], [2.0, 3.25]])
+    payload = encode_points(codes, np.array([3, 9]))
+    assert payload["n"] == 2
+    np.testing.assert_array_equal(np.frombuffer(base64.b64decode(payload["codes"]), "<f4"),
+                                  [0.5, -1.0, 2.0, 3.25])
+    assert list(base64.b64decode(payload["labels"])) == [3, 9]
+    with pytest.raises(ValueError, match=r"\[N, 2\]"):
+        encode_points(np.zeros((2, 3)), np.array([0, 1]))
+    with pytest.raises(ValueError, match="0..255"):
+        encode_points(np.zeros((1, 2)), np.array([300]))
+
+
+def test_a_commit_from_the_browser_is_checked():
+    np.testing.assert_array_equal(committed_z({"z": [0.5, -1.25]}, 1000), np.float32([0.5, -1.25]))
+    assert committed_z({"z": [0.5, -1.25]}, 1000).dtype == np.float32
+    for bad in (None, {}, {"z": "0.5,1"}, {"z": [1]}, {"z": [1, 2, 3]}, {"z": [float("nan"), 0]},
+                {"z": [2000, 0]}, {"z": [[1, 2]]}, {"z": ["a", "b"]}, [0.5, 1]):
+        assert committed_z(bad, 1000) is None, bad
