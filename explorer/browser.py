@@ -1,5 +1,6 @@
 """Drive the explorer in a real browser (Playwright, Debian's Chromium): a local server, timed clicks on
-the plane, an upload, and a check that the decoded image shown is the decode of the session's own z.
+the server-side plane (`classic=1`), drags on the live plane that decodes in the browser, an upload,
+and checks that the decoded image shown is the decode of the session's own z.
 Shared by tests/test_browser.py and benchmarks/bench_explorer.py; the app never imports it."""
 
 from __future__ import annotations
@@ -179,7 +180,7 @@ async def open_plane(browser, url: str):
     """A new browser context and page showing Click to decode, once its plane is drawn: (context, page)."""
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await context.new_page()
-    await page.goto(f"{url}/decode?model=mnist-vae-2d")
+    await page.goto(f"{url}/decode?model=mnist-vae-2d&classic=1")  # the server-side click path
     await plane_box(page)
     return context, page
 
@@ -214,4 +215,95 @@ async def session(browser, url: str, clicks: int, seed: int, vae, screenshot_dir
     finally:
         if context is not None:
             await context.close()
+    return result
+
+
+# --- the live plane (explorer/latent_plane.py): decodes in the browser ---------------------------
+
+LIVE_READY_JS = """() => {
+  const host = [...document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')]
+    .map(h => h.shadowRoot && h.shadowRoot.querySelector('[data-testid="latent-plane"]')).find(Boolean);
+  return Boolean(host && host.dataset.z) && !document.querySelector('[data-testid="stStatusWidget"]'); }"""
+
+
+async def live_plane_box(page) -> dict:
+    """The live plane's bounding box, once it has decoded its first z and the app is idle."""
+    await wait_while_progressing(page, LIVE_READY_JS, "the live plane")
+    plane = page.locator('[data-testid="latent-plane"]').first
+    await plane.scroll_into_view_if_needed()
+    return await plane.bounding_box()
+
+
+async def plane_stats(page) -> dict:
+    """The live plane's measurements: {latencies: [ms from each input event to the animation frame
+    that drew both decoded images], frames: [performance.now() of those frames], pointsMs}."""
+    return await page.locator('[data-testid="latent-plane"]').first.evaluate(
+        "e => ({latencies: [...e.latentStats.latencies], frames: [...e.latentStats.frames], "
+        "pointsMs: e.latentStats.pointsMs})")
+
+
+async def drag_stats(page, seconds: float, rng: np.random.Generator, button: bool = True) -> dict:
+    """Move the pointer over the live plane for ``seconds`` along a smooth random curve (button held
+    if ``button``, else hovering), then release. returns {latencies (ms, of this drag), fps (frames
+    with new pixels per second of the drag), moves (pointer events sent)}."""
+    box = await live_plane_box(page)
+    before = len((await plane_stats(page))["latencies"])
+    phase = rng.uniform(0, 2 * np.pi, size=2)
+
+    def at(t: float) -> tuple[float, float]:
+        fx = 0.5 + 0.4 * np.sin(1.3 * t + phase[0])
+        fy = 0.5 + 0.4 * np.sin(0.9 * t + phase[1])
+        return box["x"] + fx * box["width"], box["y"] + fy * box["height"]
+
+    await page.mouse.move(*at(0.0))
+    if button:
+        await page.mouse.down()
+    start = time.perf_counter()
+    moves = 0
+    while (elapsed := time.perf_counter() - start) < seconds:
+        await page.mouse.move(*at(elapsed))
+        moves += 1
+        await asyncio.sleep(0.004)  # input faster than the display, as a real mouse (~125-1000 Hz)
+    if button:
+        await page.mouse.up()
+    await asyncio.sleep(0.1)
+    stats = await plane_stats(page)
+    latencies = stats["latencies"][before:]
+    frames = stats["frames"][before:]
+    span = (frames[-1] - frames[0]) / 1000 if len(frames) > 1 else float("nan")
+    return {"latencies": latencies, "fps": (len(frames) - 1) / span if span == span and span > 0 else 0.0,
+            "moves": moves, "points_ms": stats["pointsMs"]}
+
+
+async def live_session(browser, url: str, seconds: float, seed: int, vae) -> dict:
+    """One user of the live plane: open Click to decode, drag for ``seconds``, release (which keeps z
+    in the URL), and check the shown VAE image against torch's decode of the shown z.
+
+    returns {latencies, fps, errors, pixel_error (max |difference| in [0, 1]; 1/255 is rounding)}."""
+    from explorer.inference import decode
+
+    result = {"latencies": [], "fps": 0.0, "errors": [], "pixel_error": None}
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = await context.new_page()
+    page.on("pageerror", lambda e: result["errors"].append(f"page error: {e}"))
+    try:
+        await page.goto(f"{url}/decode?model=mnist-vae-2d")
+        drag = await drag_stats(page, seconds, np.random.default_rng(seed))
+        result["latencies"], result["fps"] = drag["latencies"], drag["fps"]
+        await wait_while_progressing(page, "() => new URL(location.href).searchParams.has('z')",
+                                     "the kept z in the URL")
+        plane = page.locator('[data-testid="latent-plane"]').first
+        z = np.array([float(v) for v in (await plane.get_attribute("data-z")).split(",")], np.float32)
+        pixels = await page.locator('[data-testid="decoded-image"]').first.evaluate(
+            "c => Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)")
+        shown = np.asarray(pixels, np.float32).reshape(28, 28, 4)[..., 0] / 255
+        result["pixel_error"] = float(np.abs(shown - decode(vae, z)).max())
+        exceptions = await page.locator('[data-testid="stException"]').count()
+        if exceptions:
+            result["errors"].append(f"{exceptions} exception(s) on the page")
+    except Exception as e:  # noqa: BLE001 - a benchmark reports failures, it does not stop on them
+        where = traceback.extract_tb(e.__traceback__)[-1]
+        result["errors"].append(f"{e!r} at {where.name}:{where.lineno}")
+    finally:
+        await context.close()
     return result
