@@ -492,3 +492,30 @@ def test_concurrent_sessions_each_see_the_decode_of_their_own_clicks(server):
     for r in results:
         assert r["errors"] == [] and len(r["latencies"]) == 4, r
         assert r["pixel_error"] is not None and r["pixel_error"] < 0.01, r
+
+
+def test_concurrent_sessions_dragging_the_live_plane_each_see_their_own_decode(server):
+    """Three sessions drag on the live plane at once, then each keeps its z: no errors, and each
+    one's VAE image is torch's decode of its own z (to the 1/255 of an 8-bit canvas)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from playwright.async_api import async_playwright
+
+    from explorer.browser import live_session
+    from train import load_checkpoint
+
+    vae = load_checkpoint(REPO / "checkpoints" / "mnist-vae-2d")
+
+    async def run() -> list[dict]:
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            results = await asyncio.gather(*[live_session(browser, server, 2.0, seed, vae)
+                                             for seed in (1, 2, 3)])
+            await browser.close()
+            return results
+
+    with ThreadPoolExecutor(1) as pool:  # a thread of its own: the sync Playwright above owns this one
+        results = pool.submit(asyncio.run, run()).result(timeout=600)
+    for r in results:
+        assert r["errors"] == [] and len(r["latencies"]) > 10, r
+        assert r["pixel_error"] is not None and r["pixel_error"] <= 1 / 255 + 1e-6, r
