@@ -358,6 +358,17 @@ def test_the_style_plane_decodes_the_chosen_class_under_the_pointer(page, server
     assert first[0] < kept[0] and np.abs(decoded_pixels(page)[0] - pixels).max() > 0.1
 
 
+def test_a_click_on_the_interpolation_plane_makes_the_nearest_digit_the_end(page, server):
+    open_view(page, server, "interpolation", model="mnist-vae-2d", to="2")
+    plane, box = live_plane(page)
+    page.mouse.click(box["x"] + 0.15 * box["width"], box["y"] + 0.2 * box["height"])
+    field = page.get_by_role("spinbutton", name="To test index")
+    end = wait_for(lambda: (v := field.input_value(timeout=1_000)) != "2" and v, what="the new end")
+    assert 0 <= int(end) < 10_000
+    wait_for(lambda: urllib.parse.parse_qs(urllib.parse.urlparse(page.evaluate("() => location.href")).query)
+             .get("to") == [end], what="the new end in the URL")
+
+
 # --- drawing, uploading, sliders ---------------------------------------------------------------
 
 
