@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import re
 import socket
 import subprocess
 import sys
@@ -220,14 +221,32 @@ async def session(browser, url: str, clicks: int, seed: int, vae, screenshot_dir
 
 # --- the live plane (explorer/latent_plane.py): decodes in the browser ---------------------------
 
-LIVE_READY_JS = """() => {
-  const host = [...document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')]
-    .map(h => h.shadowRoot && h.shadowRoot.querySelector('[data-testid="latent-plane"]')).find(Boolean);
-  return Boolean(host && host.dataset.z) && !document.querySelector('[data-testid="stStatusWidget"]'); }"""
+# The plane's canvas lives in a component's open shadow root: look in the document and in every
+# shadow root (CSS locators pierce them, querySelector does not).
+FIND_PLANE_JS = """() => {
+  const find = (root) => {
+    const hit = root.querySelector('[data-testid="latent-plane"]');
+    if (hit) return hit;
+    for (const e of root.querySelectorAll('*')) {
+      if (e.shadowRoot) { const inner = find(e.shadowRoot); if (inner) return inner; }
+    }
+    return null;
+  };
+  return find(document);
+}"""
+
+# Ready: the plane has decoded its first z (data-z), has a nonzero box, and the script has finished.
+LIVE_READY_JS = f"""() => {{
+  const plane = ({FIND_PLANE_JS})();
+  if (!plane || !plane.dataset.z) return false;
+  const box = plane.getBoundingClientRect();
+  return box.width > 0 && box.height > 0 && !document.querySelector('[data-testid="stStatusWidget"]');
+}}"""
 
 
 async def live_plane_box(page) -> dict:
-    """The live plane's bounding box, once it has decoded its first z and the app is idle."""
+    """The live plane's bounding box, once it is present, has decoded its first z, has a nonzero
+    box and the app is idle (waits as long as the page makes progress: ``wait_while_progressing``)."""
     await wait_while_progressing(page, LIVE_READY_JS, "the live plane")
     plane = page.locator('[data-testid="latent-plane"]').first
     await plane.scroll_into_view_if_needed()
@@ -235,57 +254,89 @@ async def live_plane_box(page) -> dict:
 
 
 async def plane_stats(page) -> dict:
-    """The live plane's measurements: {latencies: [ms from each input event to the animation frame
-    that drew both decoded images], frames: [performance.now() of those frames], pointsMs}."""
+    """The live plane's measurements (a copy of its ``latentStats``): {latencies: [ms from each input
+    event to the end of the animation frame that drew both decoded images], frames: [performance.now()
+    of those frames], draws, pointsMs (ms to draw the test set's points once), now (performance.now())}."""
     return await page.locator('[data-testid="latent-plane"]').first.evaluate(
         "e => ({latencies: [...e.latentStats.latencies], frames: [...e.latentStats.frames], "
-        "pointsMs: e.latentStats.pointsMs})")
+        "draws: e.latentStats.draws, pointsMs: e.latentStats.pointsMs, now: performance.now()})")
 
 
 async def drag_stats(page, seconds: float, rng: np.random.Generator, button: bool = True) -> dict:
-    """Move the pointer over the live plane for ``seconds`` along a smooth random curve (button held
-    if ``button``, else hovering), then release. returns {latencies (ms, of this drag), fps (frames
-    with new pixels per second of the drag), moves (pointer events sent)}."""
+    """Move the pointer over the live plane for ``seconds`` along a smooth random curve, in small
+    steps (a move every ~4 ms, as a real mouse reports at 125-1000 Hz), with the button held if
+    ``button`` (a drag; released at the end, which commits z), else hovering.
+
+    returns {latencies: [ms] of the frames drawn for this drag's moves, fps: frames with new pixels
+    of both images per second of the drag (frames drawn during it / its duration, page clock),
+    moves: pointer events sent, seconds: the drag's duration, points_ms: the points layer's draw time}.
+    """
     box = await live_plane_box(page)
-    before = len((await plane_stats(page))["latencies"])
     phase = rng.uniform(0, 2 * np.pi, size=2)
+    speed = rng.uniform(0.8, 1.6, size=2)  # about one sweep of the plane per 2-4 s
 
     def at(t: float) -> tuple[float, float]:
-        fx = 0.5 + 0.4 * np.sin(1.3 * t + phase[0])
-        fy = 0.5 + 0.4 * np.sin(0.9 * t + phase[1])
+        fx = 0.5 + 0.4 * np.sin(speed[0] * t + phase[0])
+        fy = 0.5 + 0.4 * np.sin(speed[1] * t + phase[1])
         return box["x"] + fx * box["width"], box["y"] + fy * box["height"]
 
     await page.mouse.move(*at(0.0))
     if button:
         await page.mouse.down()
+    t0 = await page.evaluate("() => performance.now()")  # the drag starts: frames after this count
     start = time.perf_counter()
     moves = 0
     while (elapsed := time.perf_counter() - start) < seconds:
         await page.mouse.move(*at(elapsed))
         moves += 1
-        await asyncio.sleep(0.004)  # input faster than the display, as a real mouse (~125-1000 Hz)
+        await asyncio.sleep(0.004)  # less than a frame (16.7 ms at 60 Hz)
+    t1 = await page.evaluate("() => performance.now()")
+    await asyncio.sleep(0.05)  # the frame of the last move
+    stats = await plane_stats(page)
     if button:
         await page.mouse.up()
-    await asyncio.sleep(0.1)
-    stats = await plane_stats(page)
-    latencies = stats["latencies"][before:]
-    frames = stats["frames"][before:]
-    span = (frames[-1] - frames[0]) / 1000 if len(frames) > 1 else float("nan")
-    return {"latencies": latencies, "fps": (len(frames) - 1) / span if span == span and span > 0 else 0.0,
-            "moves": moves, "points_ms": stats["pointsMs"]}
+    mine = [(f, ms) for f, ms in zip(stats["frames"], stats["latencies"], strict=True) if f > t0]
+    during = sum(f <= t1 for f, _ in mine)
+    duration = (t1 - t0) / 1000
+    return {"latencies": [ms for _, ms in mine], "fps": during / duration if duration > 0 else 0.0,
+            "moves": moves, "seconds": duration, "points_ms": stats["pointsMs"]}
+
+
+def _url_z(url: str) -> np.ndarray | None:
+    query = urllib.parse.parse_qs(urllib.parse.urlparse(url).query)
+    if "z" not in query:
+        return None
+    return np.array([float(v) for v in query["z"][0].split(",")], np.float32)
+
+
+READOUT_Z = re.compile(r"z = \(([−\-]?\d+\.\d+), ([−\-]?\d+\.\d+)\)")
 
 
 async def live_session(browser, url: str, seconds: float, seed: int, vae) -> dict:
-    """One user of the live plane: open Click to decode, drag for ``seconds``, release (which keeps z
-    in the URL), and check the shown VAE image against torch's decode of the shown z.
+    """One user of the live plane: open Click to decode (``/decode?model=mnist-vae-2d``) in a new
+    browser context, drag for ``seconds``, release (which commits z: it must appear in the URL), and
+    check the shown VAE image (the first decoded-image canvas's pixels) against torch's decode
+    (``explorer.inference.decode``) of the shown z (the plane's data-z, full precision; the URL's z
+    and the readout must agree with it to their rounding).
 
-    returns {latencies, fps, errors, pixel_error (max |difference| in [0, 1]; 1/255 is rounding)}."""
+    returns {latencies (ms per frame of the drag), fps, errors (exceptions shown on the page, page
+    errors, console errors, failed checks), console (all console errors), pixel_error (max |diff|
+    in [0, 1]; 1/255 is the canvas's rounding), pixel_mean_error (mean |diff|)}.
+    """
     from explorer.inference import decode
 
-    result = {"latencies": [], "fps": 0.0, "errors": [], "pixel_error": None}
+    result = {"latencies": [], "fps": 0.0, "errors": [], "console": [], "pixel_error": None,
+              "pixel_mean_error": None}
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await context.new_page()
     page.on("pageerror", lambda e: result["errors"].append(f"page error: {e}"))
+
+    def console(message) -> None:
+        if message.type == "error":
+            result["console"].append(message.text)
+            result["errors"].append(f"console error: {message.text[:300]}")
+
+    page.on("console", console)
     try:
         await page.goto(f"{url}/decode?model=mnist-vae-2d")
         drag = await drag_stats(page, seconds, np.random.default_rng(seed))
@@ -294,10 +345,21 @@ async def live_session(browser, url: str, seconds: float, seed: int, vae) -> dic
                                      "the kept z in the URL")
         plane = page.locator('[data-testid="latent-plane"]').first
         z = np.array([float(v) for v in (await plane.get_attribute("data-z")).split(",")], np.float32)
+        url_z = _url_z(page.url)
+        if url_z is None or np.abs(url_z - z).max() > 0.0051:
+            result["errors"].append(f"the URL's z {url_z} is not the shown z {z}")
+        readout = await page.locator('[data-testid="z-readout"]').first.inner_text()
+        match = READOUT_Z.search(readout)
+        shown_z = None if match is None else np.array(
+            [float(v.replace("−", "-")) for v in match.groups()], np.float32)
+        if shown_z is None or np.abs(shown_z - z).max() > 0.0051:
+            result["errors"].append(f"the readout {readout!r} is not the shown z {z}")
         pixels = await page.locator('[data-testid="decoded-image"]').first.evaluate(
             "c => Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)")
         shown = np.asarray(pixels, np.float32).reshape(28, 28, 4)[..., 0] / 255
-        result["pixel_error"] = float(np.abs(shown - decode(vae, z)).max())
+        difference = np.abs(shown - decode(vae, z))
+        result["pixel_error"] = float(difference.max())
+        result["pixel_mean_error"] = float(difference.mean())
         exceptions = await page.locator('[data-testid="stException"]').count()
         if exceptions:
             result["errors"].append(f"{exceptions} exception(s) on the page")
