@@ -609,3 +609,14 @@ def test_reruns_do_not_grow_the_import_path():
         first.run()
         AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     assert len(sys.path) == length
+
+
+def test_high_contrast_and_presenter_mode_reach_the_live_plane(app):
+    open_page(app, "decode")
+    data = plane_data(app, "decode-plane")
+    assert data["contrast"] is False and data["height"] == 460
+    app.sidebar.toggle(key="contrast").set_value(True).run()
+    app.sidebar.toggle(key="present").set_value(True).run()
+    data = plane_data(app, "decode-plane")
+    assert not app.exception and data["contrast"] is True and data["height"] > 460
+    assert data["imageSize"] > 168 and app.query_params["contrast"] == "1"
