@@ -262,9 +262,12 @@ async def plane_stats(page) -> dict:
         "draws: e.latentStats.draws, pointsMs: e.latentStats.pointsMs, now: performance.now()})")
 
 
+MOVES_IN_FLIGHT = 4
+
+
 async def drag_stats(page, seconds: float, rng: np.random.Generator, button: bool = True) -> dict:
     """Move the pointer over the live plane for ``seconds`` along a smooth random curve, in small
-    steps (a move every ~4 ms, as a real mouse reports at 125-1000 Hz), with the button held if
+    steps (a move every 4 ms or so, as a real mouse reports at 125-1000 Hz), with the button held if
     ``button`` (a drag; released at the end, which commits z), else hovering.
 
     returns {latencies: [ms] of the frames drawn for this drag's moves, fps: frames with new pixels
@@ -286,10 +289,17 @@ async def drag_stats(page, seconds: float, rng: np.random.Generator, button: boo
     t0 = await page.evaluate("() => performance.now()")  # the drag starts: frames after this count
     start = time.perf_counter()
     moves = 0
+    in_flight: set[asyncio.Future] = set()
     while (elapsed := time.perf_counter() - start) < seconds:
-        await page.mouse.move(*at(elapsed))
-        moves += 1
+        # A mouse reports on its own clock and does not wait for the page: up to MOVES_IN_FLIGHT
+        # moves are sent before the first is acknowledged (Chromium acknowledges a move only once
+        # its frame has run, so awaiting each one would tie the input rate to the frame rate).
+        in_flight = {move for move in in_flight if not move.done()}
+        if len(in_flight) < MOVES_IN_FLIGHT:
+            in_flight.add(asyncio.ensure_future(page.mouse.move(*at(elapsed))))
+            moves += 1
         await asyncio.sleep(0.004)  # less than a frame (16.7 ms at 60 Hz)
+    await asyncio.gather(*in_flight)
     t1 = await page.evaluate("() => performance.now()")
     await asyncio.sleep(0.05)  # the frame of the last move
     stats = await plane_stats(page)
@@ -309,6 +319,10 @@ def _url_z(url: str) -> np.ndarray | None:
     return np.array([float(v) for v in query["z"][0].split(",")], np.float32)
 
 
+# Opened at a page's URL (/decode), Streamlit's frontend first looks for its server under that path
+# (/decode/_stcore/health, /decode/_stcore/host-config: 404, logged as console errors), then at the
+# root: streamlit/streamlit#7074, not the app's doing. live_session keeps these out of its errors.
+STREAMLIT_PROBE = re.compile(r"^/.+/_stcore/(health|host-config)$")
 READOUT_Z = re.compile(r"z = \(([−\-]?\d+\.\d+), ([−\-]?\d+\.\d+)\)")
 
 
@@ -320,8 +334,9 @@ async def live_session(browser, url: str, seconds: float, seed: int, vae) -> dic
     and the readout must agree with it to their rounding).
 
     returns {latencies (ms per frame of the drag), fps, errors (exceptions shown on the page, page
-    errors, console errors, failed checks), console (all console errors), pixel_error (max |diff|
-    in [0, 1]; 1/255 is the canvas's rounding), pixel_mean_error (mean |diff|)}.
+    errors, console errors other than Streamlit's own 404 probes (``STREAMLIT_PROBE``), failed
+    checks), console (every console error, with its URL), pixel_error (max |diff| in [0, 1]; 1/255
+    is the canvas's rounding), pixel_mean_error (mean |diff|)}.
     """
     from explorer.inference import decode
 
@@ -333,8 +348,10 @@ async def live_session(browser, url: str, seconds: float, seed: int, vae) -> dic
 
     def console(message) -> None:
         if message.type == "error":
-            result["console"].append(message.text)
-            result["errors"].append(f"console error: {message.text[:300]}")
+            where = message.location.get("url", "")
+            result["console"].append(f"{message.text} ({where})")
+            if not STREAMLIT_PROBE.search(urllib.parse.urlparse(where).path):
+                result["errors"].append(f"console error: {message.text[:300]} ({where})")
 
     page.on("console", console)
     try:
