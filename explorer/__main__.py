@@ -9,36 +9,24 @@ fast as any later one. Extra arguments go to ``streamlit run`` (e.g. ``--server.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 APP = Path(__file__).resolve().parent / "app.py"
 
 
-def warm_up(names: tuple[str, ...] = ("mnist-vae-2d", "mnist-ae-2d")) -> float:
-    """Fill the app's caches (shared by every session) for the default page; returns seconds taken.
-
-    What cannot be warmed (a missing or broken checkpoint, damaged test images) is reported on
-    stderr, one line each, and skipped: the server starts all the same, and the page that needs it
-    says why.
-    """
-    start = time.perf_counter()
+def warm_up(names: tuple[str, ...] | None = None) -> float:
+    """``startup.warm_up`` (the default models, or ``names``) with Streamlit's "no runtime" warnings
+    silenced (there is no server yet); returns the seconds taken."""
     from streamlit.runtime.caching import cache_data_api  # noqa: F401 - its logger must exist first
 
-    from explorer import catalogue, resources
+    from explorer import startup
 
     quiet = _quiet_streamlit_loggers()  # "no runtime" warnings are expected before the server runs
     try:
-        for name in names:
-            try:
-                resources.warm_up(str(catalogue.CHECKPOINT_DIR / name))
-            except (ValueError, OSError, RuntimeError, MemoryError) as e:  # CheckpointError, TestSetError
-                print(f"latent-explorer: {name} is not warmed up: {' '.join(str(e).split())}",
-                      file=sys.stderr, flush=True)
+        return startup.warm_up(names or startup.DEFAULT_MODELS)
     finally:
         for logger, level in quiet:
             logger.setLevel(level)
-    return time.perf_counter() - start
 
 
 def _quiet_streamlit_loggers() -> list:

@@ -64,6 +64,16 @@ def nearest_test_index(codes: np.ndarray, z: np.ndarray) -> int:
     return int(nearest_test_indices(codes, z, 1)[0])
 
 
+def nearest_shown_index(codes: np.ndarray, labels: np.ndarray, z: np.ndarray,
+                        hidden: frozenset[int] = frozenset()) -> int | None:
+    """Index of the test digit closest (Euclidean, in latent space) to z [d] among those whose label
+    (int [N]) is not ``hidden``; None if every class is hidden. codes: float [N, d]."""
+    shown = np.flatnonzero(~np.isin(labels, sorted(hidden)))
+    if shown.size == 0:
+        return None
+    return int(shown[nearest_test_index(codes[shown], z)])
+
+
 def nearest_test_indices(codes: np.ndarray, z: np.ndarray, k: int) -> np.ndarray:
     """Indices int [k] of the k test digits whose latent codes (float [N, d]) are closest to z [d],
     nearest first (Euclidean distance in latent space)."""

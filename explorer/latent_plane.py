@@ -80,6 +80,21 @@ def explain_fallback() -> None:
             "plot: each click decodes on the server.", icon=":material/info:")
 
 
+def hidden_classes(key: str, n_classes: int) -> frozenset[int]:
+    """The classes hidden with the legend of the plane ``key`` at its latest commit (for
+    ``on_commit`` callbacks that pick a test digit: hidden ones are not offered)."""
+    return webdecoder.hidden_classes((st.session_state.get(key) or {}).get("commit"), n_classes)
+
+
+def warm_up(folder: str) -> None:
+    """Compute what the plane sends for the 2-D image model in ``folder`` (its test-set codes and
+    its decoder's weights), so the first page that shows it does not wait (raises CheckpointError,
+    webdecoder.UnsupportedDecoder; nothing for other latent sizes)."""
+    if resources.explorer_model(folder).model.latent_dim == 2:
+        resources.browser_points(folder)
+        resources.browser_decoder(folder, WEIGHT_DTYPE)
+
+
 def _points_entry(folder: str, sent: set) -> dict:
     digest, payload = resources.browser_points(folder)
     return {"digest": digest, "payload": None if digest in sent else payload}

@@ -199,3 +199,17 @@ def committed_z(event, limit: float) -> np.ndarray | None:
     if z.shape != (2,) or not np.all(np.isfinite(z)) or np.any(np.abs(z) > limit):
         return None
     return z.astype(np.float32)
+
+
+def hidden_classes(event, n_classes: int) -> frozenset[int]:
+    """The classes the viewer hid with the plane's legend, from its commit event ({"z": ...,
+    "hidden": [int, ...]} from the browser): the integers in 0..``n_classes``-1, anything else
+    ignored (the browser is not trusted); empty if there are none."""
+    try:
+        values = event["hidden"]
+    except (TypeError, KeyError, IndexError):
+        return frozenset()
+    if not isinstance(values, list):
+        return frozenset()
+    return frozenset(v for v in values[:n_classes] if isinstance(v, int) and not isinstance(v, bool)
+                     and 0 <= v < n_classes)

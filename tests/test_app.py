@@ -14,7 +14,7 @@ from explorer import catalogue, testdata
 from explorer.catalogue import CHECKPOINT_DIR, list_checkpoints
 from tests.bad_checkpoints import FAILS_LOAD, FAILS_SCHEMA, copy_shipped, write_bad_checkpoints
 
-APP = str(Path(__file__).resolve().parent.parent / "explorer" / "app.py")
+APP = str(Path(__file__).resolve().parent.parent / "explorer" / "session.py")
 TIMEOUT = 120
 PAGES = ["latent_map", "decode", "reconstructions", "interpolation", "posterior", "draw", "prior",
          "conditional", "denoising", "high_dim", "toy", "model_card"]
@@ -82,8 +82,10 @@ def key_element_present(at: AppTest, page: str, name: str) -> bool:
     charts = chart_keys(at)
     planes = component_keys(at)
     captions = image_captions(at)
-    return {
-        "latent_map": f"scatter-{name}" in charts,
+    config = next(i for i in list_checkpoints() if i.name == name).model_config
+    return {  # the Latent map draws a 2-D latent on the browser plane, a larger one as a PCA scatter
+        "latent_map": (f"map-plane-{name}" in planes) if config.latent_dim == 2
+                      else (f"scatter-{name}" in charts),
         "decode": "decode-plane" in planes,
         "reconstructions": sum(c.endswith(" nats") for c in captions) >= 5,
         "interpolation": ("interp-plane" in planes or f"interp-plot-{name}" in charts)
@@ -293,7 +295,7 @@ def test_a_broken_checkpoint_names_the_folder_and_the_command_on_every_page(tmp_
         assert any("broken" in e.value and "python -m train.retrain" in e.value for e in at.error), page
     # The intact model still works; the broken one picked beside it is reported.
     open_page(at, "latent_map", "mnist-ae-2d", query={"compare": "mnist-vae-2d"})
-    assert not at.exception and "scatter-mnist-ae-2d" in chart_keys(at)
+    assert not at.exception and "map-plane-mnist-ae-2d" in component_keys(at)
     assert any("mnist-vae-2d" in e.value for e in at.error)
 
 
@@ -316,7 +318,7 @@ def test_damaged_shipped_test_images_give_a_page_message_naming_the_file(tmp_pat
             assert any(str(images) in e.value and "git checkout -- explorer/assets" in e.value
                        for e in at.error), (page, [e.value for e in at.error])
         open_page(at, "latent_map", "fashion-vae-2d")  # its own test images are intact
-        assert not at.exception and not at.error and "scatter-fashion-vae-2d" in chart_keys(at)
+        assert not at.exception and not at.error and "map-plane-fashion-vae-2d" in component_keys(at)
     finally:
         resources.test_set.clear()
 
@@ -343,7 +345,7 @@ def test_damaged_checkpoints_never_break_a_page_and_every_other_model_keeps_work
     monkeypatch.setattr(catalogue, "CHECKPOINT_DIR", tmp_path)
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
-    assert not at.exception and "scatter-mnist-vae-2d" in chart_keys(at)
+    assert not at.exception and "map-plane-mnist-vae-2d" in component_keys(at)
     listing = " ".join(m.value for m in at.sidebar.markdown)
     for name, (_, reason) in FAILS_SCHEMA.items():
         assert f"{name} · **broken**: " in listing and reason in listing, name
@@ -494,9 +496,9 @@ def test_manifold_overlay_tiles_decoded_digits_under_both_scatters(app):
     def n_tiles(at):
         return [len(json.loads(c.proto.spec)["layout"].get("images", [])) for c in at.get("plotly_chart")]
 
-    assert n_tiles(app) == [0]  # one scatter until a second model is picked
+    assert n_tiles(app) == [] and component_keys(app) == {"map-plane-mnist-vae-2d"}  # the browser plane
     app.selectbox(key="map-compare").set_value("mnist-ae-2d").run()
-    assert n_tiles(app) == [0, 0]
+    assert n_tiles(app) == [] and component_keys(app) == {"map-plane-mnist-vae-2d", "map-plane-mnist-ae-2d"}
     app.toggle(key="manifold").set_value(True).run()
     assert not app.exception and n_tiles(app) == [144, 144]  # 12 x 12 by default
     app.slider(key="manifold-n").set_value(5).run()
@@ -532,8 +534,9 @@ def test_click_to_decode_links_a_second_model_to_the_same_z(app):
     assert app.selectbox(key="decode-compare").value == "mnist-ae-2d"  # the VAE with the AE by default
     data = plane_data(app, "decode-plane")
     assert [d["name"] for d in data["decoders"]] == ["mnist-vae-2d", "mnist-ae-2d"]
-    assert all(d["payload"]["spec"]["latent_dim"] == 2 for d in data["decoders"])  # weights go once:
-    assert data["points"]["payload"]["n"] == 10_000
+    # The Latent map (the first page) sent the VAE's codes and weights already: only the AE's go now.
+    assert data["points"]["payload"] is None and data["decoders"][0]["payload"] is None
+    assert data["decoders"][1]["payload"]["spec"]["latent_dim"] == 2
     app.session_state["decode-z"] = np.array([0.5, -0.5], np.float32)  # as after a click
     app.run()
     data = plane_data(app, "decode-plane")
@@ -552,11 +555,17 @@ def test_fashion_model_shows_fashion_images_and_class_names(app):
     open_page(app, "reconstructions", "fashion-vae-2d")
     assert not app.exception and "#0: a Ankle boot" in image_captions(app)
     open_page(app, "latent_map")
+    names = list(testdata.class_names("fashion-mnist"))
+    assert plane_data(app, "map-plane-fashion-vae-2d")["classNames"] == names
+    app.session_state["classic"] = True  # the plotly scatter names them too
+    app.run()
     spec = json.loads(app.get("plotly_chart")[0].proto.spec)
     assert [t["name"] for t in spec["data"][:10]] == list(testdata.class_names("fashion-mnist"))
 
 
 def test_presenter_mode_enlarges_type_and_markers(app):
+    app.session_state["classic"] = True  # the plotly scatter (classic planes)
+    app.run()
     spec = json.loads(app.get("plotly_chart")[0].proto.spec)
     app.sidebar.toggle(key="present").set_value(True).run()
     assert not app.exception
@@ -620,3 +629,40 @@ def test_high_contrast_and_presenter_mode_reach_the_live_plane(app):
     data = plane_data(app, "decode-plane")
     assert not app.exception and data["contrast"] is True and data["height"] > 460
     assert data["imageSize"] > 168 and app.query_params["contrast"] == "1"
+
+
+def test_the_latent_map_plane_decodes_the_picked_model_and_shows_the_picked_digit(app):
+    data = plane_data(app, "map-plane-mnist-vae-2d")  # the default page
+    assert [d["name"] for d in data["decoders"]] == ["mnist-vae-2d"] and data["z"] is None
+    assert data["points"]["payload"]["n"] == 10_000
+    app.session_state["map-picked-mnist-vae-2d"] = 12  # as after a click near test digit #12
+    app.run()
+    data = plane_data(app, "map-plane-mnist-vae-2d")
+    m = load_vae_codes()
+    assert not app.exception and np.allclose(data["z"], m[12], atol=1e-6)  # a cross on the digit
+    assert any(c.startswith("#12: a ") for c in image_captions(app))
+    assert "Interpolate to this digit" in {b.label for b in app.button}
+    open_page(app, "latent_map", "mnist-cvae-2d")  # its decoder needs a class too: points only
+    data = plane_data(app, "map-plane-mnist-cvae-2d")
+    assert data["decoders"] == [] and "Conditional generation" in data["hint"]
+
+
+def load_vae_codes() -> np.ndarray:
+    from explorer.inference import load_explorer_model
+
+    images, labels = testdata.load_test_set()
+    return load_explorer_model(CHECKPOINT_DIR / "mnist-vae-2d", images, labels).codes
+
+
+def test_streamlit_run_serves_the_app_and_warms_up_in_the_background():
+    from streamlit.web.server.app_discovery import discover_asgi_app
+
+    from explorer import startup
+
+    found = discover_asgi_app(Path(APP).with_name("app.py"))  # what `streamlit run explorer/app.py` does
+    assert found.is_asgi_app and found.app_name == "app"
+    assert startup.wait_for_imports(timeout=0)  # no warm-up started (as under AppTest): never waits
+    thread = startup.start_warm_up(("mnist-ae-2d",))
+    assert thread.name == startup.THREAD_NAME and thread.daemon
+    thread.join(timeout=120)
+    assert not thread.is_alive() and startup.wait_for_imports(timeout=0)

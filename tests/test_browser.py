@@ -171,7 +171,7 @@ def test_every_page_renders_offline_and_its_webgl_plots_stay_alive(page, server)
             page.screenshot(path=str(SCREENSHOTS / f"{name}.jpg"), type="jpeg", quality=80)
         # Within one session, after many plots: nothing has lost its WebGL context.
     page.get_by_role("link", name="Latent map").click()
-    page.locator(".js-plotly-plot canvas").first.wait_for(timeout=30_000)
+    page.locator('[data-testid="latent-plane"]').first.wait_for(timeout=30_000)
     time.sleep(1.0)
     assert lost_webgl_canvases(page) == 0
     assert page.remote_hosts == []  # fonts, scripts and plots all come from the local server
@@ -445,25 +445,39 @@ def test_moving_a_traversal_slider_changes_the_decoded_image(page, server):
 
 
 def test_clicking_a_digit_on_the_latent_map_makes_it_an_interpolation_end(page, server):
+    """The default page's live plane: a click on a test digit picks it (its hand-offs work); a class
+    hidden with the legend is neither drawn nor picked."""
+    from explorer.geometry import plane_extent
     from explorer.inference import load_explorer_model
     from explorer.testdata import load_test_set
 
     images, labels = load_test_set()
-    vae = load_explorer_model(REPO / "checkpoints" / "mnist-vae-2d", images[:1000])
-    # A test digit far from the crowd near its cluster's edge, so the click lands on it alone.
-    index = int(np.argmax(np.linalg.norm(vae.codes, axis=1)))
+    vae = load_explorer_model(REPO / "checkpoints" / "mnist-vae-2d", images, labels)
+    # A test digit far from the crowd near the plane's edge (inside it), so the pointer finds it alone.
+    x0, x1, y0, y1 = plane_extent(vae.codes)
+    inside = ((vae.codes[:, 0] > x0 + 0.05 * (x1 - x0)) & (vae.codes[:, 0] < x1 - 0.05 * (x1 - x0))
+              & (vae.codes[:, 1] > y0 + 0.05 * (y1 - y0)) & (vae.codes[:, 1] < y1 - 0.05 * (y1 - y0)))
+    index = int(np.flatnonzero(inside)[np.argmax(np.linalg.norm(vae.codes[inside], axis=1))])
     open_view(page, server, "", model="mnist-vae-2d", compare="none")
-    plot = page.locator(".js-plotly-plot").first
-    plot.locator(".nsewdrag").first.wait_for(timeout=30_000)
-    x, y = page.evaluate(
-        """([el, z]) => {
-             const L = el._fullLayout, b = el.getBoundingClientRect();
-             return [b.left + L.xaxis._offset + L.xaxis.l2p(z[0]),
-                     b.top + L.yaxis._offset + L.yaxis.l2p(z[1])];
-           }""",
-        [plot.element_handle(), [float(vae.codes[index, 0]), float(vae.codes[index, 1])]],
-    )
-    page.mouse.move(x, y)
+    plane, _ = live_plane(page)
+    assert page.locator('[data-testid="decoded-image"]').count() == 1  # the VAE decodes under the pointer
+    x, y = plane.evaluate("(el, z) => el.latentPoint(z)", [float(v) for v in vae.codes[index]])
+    page.mouse.move(x, y, steps=4)
+    wait_for(lambda: f"(#{index})" in page.locator('[data-testid="z-readout"]').first.inner_text(),
+             what="the digit under the pointer named in the readout")
+    # Hide its class with the legend: the readout names another class's digit, and so does a click.
+    legend = page.get_by_role("button", name=str(labels[index]), exact=True).first
+    legend.click()
+    assert legend.get_attribute("aria-pressed") == "false"
+    page.mouse.move(x + 1, y, steps=2)
+    wait_for(lambda: f"(#{index})" not in page.locator('[data-testid="z-readout"]').first.inner_text(),
+             what="another digit once its class is hidden")
+    page.mouse.click(x, y)
+    picked = wait_for(lambda: page.get_by_text(re.compile(r"^#\d+: a ")).first.inner_text(timeout=1_000),
+                      what="the picked digit")
+    assert picked.split(": a ")[1].split()[0] != str(labels[index])
+    legend.click()  # shown again: a click picks it
+    page.mouse.move(x + 1, y, steps=2)
     page.mouse.click(x, y)
     page.get_by_text(f"#{index}: a {labels[index]}").first.wait_for(timeout=30_000)
     page.get_by_role("button", name="Interpolate to this digit").first.click()

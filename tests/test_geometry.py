@@ -121,3 +121,13 @@ def test_nearest_test_indices_are_sorted_by_latent_distance():
     assert geometry.nearest_test_index(codes, np.array([4.0, 4.0])) == 1
     assert geometry.nearest_test_indices(codes, np.zeros(2), 5).tolist()[0] == 0
 
+
+
+def test_the_nearest_shown_digit_skips_hidden_classes():
+    codes = np.array([[0.0, 0.0], [1.0, 0.0], [5.0, 5.0]])
+    labels = np.array([3, 7, 3])
+    z = np.array([0.1, 0.0])
+    assert geometry.nearest_shown_index(codes, labels, z) == 0
+    assert geometry.nearest_shown_index(codes, labels, z, frozenset({3})) == 1
+    assert geometry.nearest_shown_index(codes, labels, z, frozenset({7})) == 0
+    assert geometry.nearest_shown_index(codes, labels, z, frozenset({3, 7})) is None

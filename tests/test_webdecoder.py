@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from explorer import webdecoder
-from explorer.webdecoder import UnsupportedDecoder, committed_z, encode_points, export_decoder
+from explorer.webdecoder import UnsupportedDecoder, committed_z, encode_points, export_decoder, hidden_classes
 from train import ModelConfig, build_model
 
 
@@ -125,3 +125,11 @@ def test_a_commit_from_the_browser_is_checked():
     for bad in (None, {}, {"z": "0.5,1"}, {"z": [1]}, {"z": [1, 2, 3]}, {"z": [float("nan"), 0]},
                 {"z": [2000, 0]}, {"z": [[1, 2]]}, {"z": ["a", "b"]}, [0.5, 1]):
         assert committed_z(bad, 1000) is None, bad
+
+
+def test_the_hidden_classes_of_a_commit_are_checked():
+    assert hidden_classes({"z": [0, 0], "hidden": [3, 7]}, 10) == {3, 7}
+    assert hidden_classes({"z": [0, 0], "hidden": [3, 12, -1, 2.5, True, "4", None]}, 10) == {3}
+    for bad in (None, {}, {"z": [0, 0]}, {"hidden": "3"}, {"hidden": {"3": 1}}, [3]):
+        assert hidden_classes(bad, 10) == frozenset(), bad
+    assert len(hidden_classes({"hidden": list(range(10)) * 1000}, 10)) == 10  # long lists are cut

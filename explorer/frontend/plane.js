@@ -9,7 +9,10 @@
 // decoded image [data-testid="decoded-image"], the readout [data-testid="z-readout"] ("z = (0.80,
 // −0.60) · nearest test digit: a 3"); the plane's data-z attribute holds the decoded z in full
 // precision. The plane element's `latentStats` property holds the measured latencies (pointer
-// event -> the animation frame that drew the new pixels, ms) for the benchmark.
+// event -> the animation frame that drew the new pixels, ms) for the benchmark, and its
+// `latentPoint(z)` gives the viewport point [x, y] of a latent z (to point at a test digit).
+// The legend's buttons hide and show a class (aria-pressed); hidden classes are not drawn, never
+// the nearest test digit, and each commit names them ({z, hidden: [class, ...]}).
 
 // Decoders and test-set points by digest, kept for the page's life: weights travel once per model.
 const CACHE = new Map();
@@ -97,7 +100,7 @@ class LatentPlane {
       "aria-label": "Latent plane. Move the pointer or use the arrow keys (Shift for larger steps) to "
         + "decode a latent z; press Enter or click to keep it.",
     }, this.box);
-    this.legend = el("div", { className: "lp-legend", "aria-hidden": "true" }, main);
+    this.legend = el("div", { className: "lp-legend", role: "group", "aria-label": "Classes shown" }, main);
     const side = el("div", { className: "lp-side" }, root);
     this.figures = el("div", { className: "lp-figures" }, side);
     this.readout = el("div", { className: "lp-readout", "data-testid": "z-readout" }, side);
@@ -113,6 +116,11 @@ class LatentPlane {
     this.raf = 0;
     this.stats = { latencies: [], frames: [], draws: 0, pointsMs: null };
     this.overlay.latentStats = this.stats;
+    this.overlay.latentPoint = (z) => {
+      const rect = this.overlay.getBoundingClientRect(), [x, y] = this.toScreen(z);
+      return [rect.left + x, rect.top + y];
+    };
+    this.hidden = new Set();  // classes the viewer hid with the legend
     this.sizeKey = "";
     this.listen();
     this.resizeObserver = new ResizeObserver(() => {
@@ -180,12 +188,21 @@ class LatentPlane {
     const names = this.data.classNames || [];
     const key = JSON.stringify([names, this.colors]);
     if (key === this.legendKey) return;
+    if (JSON.stringify(names) !== JSON.stringify(this.legendNames)) this.hidden.clear();
     this.legendKey = key;
+    this.legendNames = names;
     this.legend.replaceChildren();
     names.forEach((name, i) => {
-      const item = el("span", { className: "lp-key" }, this.legend);
+      const item = el("button", { className: "lp-key", type: "button", "aria-pressed": String(!this.hidden.has(i)),
+                                  title: `Hide or show the ${name}s` }, this.legend);
       el("span", { className: "lp-swatch" }, item).style.background = this.colors[i % this.colors.length];
       item.appendChild(document.createTextNode(name));
+      item.addEventListener("click", () => {
+        if (this.hidden.has(i)) this.hidden.delete(i); else this.hidden.add(i);
+        item.setAttribute("aria-pressed", String(!this.hidden.has(i)));
+        if (!this.scale) return;  // not laid out yet: layout() draws them
+        try { this.drawPoints(); this.draw(null); } catch (error) { this.fail(error); }
+      });
     });
   }
 
@@ -255,6 +272,7 @@ class LatentPlane {
       const r = contrast ? 2.2 : 1.6;
       ctx.globalAlpha = contrast ? 0.9 : 0.6;
       for (const [label, indices] of this.points.byClass) {
+        if (this.hidden.has(label)) continue;
         ctx.fillStyle = this.colors[label % this.colors.length];
         for (const i of indices) {
           const [x, y] = this.toScreen([this.points.codes[2 * i], this.points.codes[2 * i + 1]]);
@@ -269,8 +287,9 @@ class LatentPlane {
   nearest(z) {
     if (!this.points) return -1;
     let best = -1, bestD = Infinity;
-    const codes = this.points.codes;
+    const codes = this.points.codes, labels = this.points.labels, hidden = this.hidden;
     for (let i = 0; i < this.points.n; i++) {
+      if (hidden.size && hidden.has(labels[i])) continue;
       const dx = codes[2 * i] - z[0], dy = codes[2 * i + 1] - z[1];
       const d = dx * dx + dy * dy;
       if (d < bestD) { bestD = d; best = i; }
@@ -368,7 +387,7 @@ class LatentPlane {
   commit() {
     this.committed = this.z.slice();
     this.live.textContent = `Kept ${this.readout.textContent}`;
-    this.component.setTriggerValue("commit", { z: this.committed });
+    this.component.setTriggerValue("commit", { z: this.committed, hidden: [...this.hidden].sort((a, b) => a - b) });
     this.draw(null);
   }
 

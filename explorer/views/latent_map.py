@@ -1,11 +1,15 @@
-"""Latent map: the encoded test set by class, with an optional manifold of decoded tiles."""
+"""Latent map: the encoded test set by class, with an optional manifold of decoded tiles.
+
+A 2-D latent is drawn by the browser plane (explorer/latent_plane.py): the model's decoder runs in
+the browser under the pointer, and a click picks the nearest test digit. The manifold overlay, a
+PCA of a larger latent and browsers where the plane cannot run use the plotly scatter."""
 
 from __future__ import annotations
 
 import numpy as np
 import streamlit as st
 
-from explorer import catalogue, geometry, inference, plots, resources, state, ui
+from explorer import catalogue, geometry, inference, latent_plane, plots, resources, state, ui
 from explorer.views import interpolation, posterior, reconstructions
 
 NEED = catalogue.NEEDS["latent_map"]  # what this page needs of the picked model
@@ -21,9 +25,8 @@ def render() -> None:
     if m is None:
         return
     images, labels = resources.test_set(m.dataset)
-    st.markdown("Each dot is one of the 10,000 test digits at its latent location (the posterior mean "
-                "E[q(z|x)] for the VAE family). Hover a dot for its label and index, click it to see the "
-                "digit; click a digit in the legend to hide it.")
+    intro = st.empty()
+    live = latent_plane.available()
     compare_col, on_col, spacing_col, n_col = st.columns([3, 2, 3, 3])
     with compare_col:
         # One scatter by default: the first page renders faster; AE vs VAE is one pick away.
@@ -39,9 +42,52 @@ def render() -> None:
                                 disabled=not overlay, key=SPACING.key, format_func=spacings.get)
     n = n_col.slider("Tiles per side", 5, 20, key=TILES.key, disabled=not overlay)
     shown = ui.with_comparison(m, other_name)
-    for column, model in zip(st.columns(len(shown)), shown, strict=True):
+    planes = [live and not overlay and model.model.latent_dim == 2 for model in shown]
+    what = ("Each dot is one of the 10,000 test digits at its latent location (the posterior mean E[q(z|x)] "
+            "for the VAE family).")
+    if any(planes):
+        intro.markdown(f"{what} Point anywhere: the decoder, running in your browser, decodes the z under "
+                       "the pointer. Click to pick the nearest test digit; click a class below the plane "
+                       "to hide it.")
+    else:
+        intro.markdown(f"{what} Hover a dot for its label and index, click it to see the digit; click a "
+                       "digit in the legend to hide it.")
+        if not live and not overlay and any(model.model.latent_dim == 2 for model in shown):
+            latent_plane.explain_fallback()
+    for column, model, on_plane in zip(st.columns(len(shown)), shown, planes, strict=True):
         with column:
-            scatter(model, labels, images, overlay, spacing, n)
+            if on_plane:
+                live_map(model, labels, images)
+            else:
+                scatter(model, labels, images, overlay, spacing, n)
+
+
+@st.fragment
+def live_map(m: inference.ExplorerModel, labels: np.ndarray, images) -> None:
+    """The browser plane of the 2-D model ``m``: its decoder under the pointer (none for the CVAE,
+    which needs a class too); a commit picks the nearest shown test digit (only this fragment
+    reruns), marked with a cross and shown below with its hand-offs."""
+    key = f"map-plane-{m.name}"
+    picked = state.Key(f"map-picked-{m.name}")
+
+    def pick(z: np.ndarray) -> None:
+        index = geometry.nearest_shown_index(m.codes, labels, z,
+                                             latent_plane.hidden_classes(key, len(m.class_names)))
+        if index is not None:
+            picked.set(index)
+
+    if catalogue.decodes_z_alone(m.model.config):
+        decoders = [latent_plane.Decoder(str(m.folder), f"{m.label} · {m.name}")]
+        hint = "Hover or drag to decode; click (or press Enter) to pick the nearest test digit."
+    else:
+        decoders = []
+        hint = (f"The {m.label} decodes a style z only together with a class y: decode it on Conditional "
+                "generation. Click to pick the nearest test digit.")
+    index = picked.get()
+    latent_plane.plane(key, m, decoders, z=None if index is None else m.codes[index], on_commit=pick,
+                       hint=hint)
+    if index is not None:
+        picked_digit(index, images, labels, m)
 
 
 def scatter(m: inference.ExplorerModel, labels: np.ndarray, images, overlay: bool, spacing: str,
