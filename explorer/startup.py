@@ -68,6 +68,7 @@ class _NotFromWarmUp(logging.Filter):
 
 def _warm_in_background(names: tuple[str, ...]) -> None:
     logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(_NotFromWarmUp())
+    start = time.perf_counter()
     try:
         import_app_modules()
     except Exception as e:  # noqa: BLE001 - the session's own import shows it on the page
@@ -75,7 +76,10 @@ def _warm_in_background(names: tuple[str, ...]) -> None:
         return
     finally:
         _imported.set()
-    warm_up(names)
+    imports = time.perf_counter() - start
+    models = warm_up(names)
+    print(f"latent-explorer: warmed up in {imports + models:.2f} s (imports {imports:.2f} s, "
+          f"default models {models:.2f} s)", file=sys.stderr, flush=True)
 
 
 def start_warm_up(names: tuple[str, ...] = DEFAULT_MODELS) -> threading.Thread:
