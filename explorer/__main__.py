@@ -3,7 +3,8 @@
 Same as ``streamlit run explorer/app.py [ARGS]``, except that the heavy work of a first visit is done
 before the server starts listening: importing torch, loading the test set and the default models,
 encoding the test set and building the clickable planes. The first page a browser opens is then as
-fast as any later one. Extra arguments go to ``streamlit run`` (e.g. ``--server.port 8502``).
+fast as any later one. Extra arguments go to ``streamlit run`` (e.g. ``--server.port 8502``);
+``--audience`` makes it listen on the local network for the audience board (with a warning).
 """
 
 from __future__ import annotations
@@ -41,8 +42,33 @@ def _quiet_streamlit_loggers() -> list:
     return old
 
 
+def audience_args(args: list[str]) -> list[str]:
+    """``--audience``: listen on every network interface (phones in the room join the audience
+    board), and say so, with a warning; returns the Streamlit arguments without it. Raises
+    SystemExit if ``--server.address`` is given too (the two contradict)."""
+    if "--audience" not in args:
+        return args
+    args = [a for a in args if a != "--audience"]
+    if any(a.startswith("--server.address") for a in args):
+        raise SystemExit("latent-explorer: --audience listens on every interface; drop --server.address")
+    from explorer.audience import lan_address
+
+    port = next((args[i + 1] for i, a in enumerate(args[:-1]) if a == "--server.port"), None)
+    port = port or next((a.split("=", 1)[1] for a in args if a.startswith("--server.port=")), "8501")
+    host = lan_address()
+    print("latent-explorer: AUDIENCE MODE. The explorer listens on every network interface: anyone on "
+          "this network can open it (and every page of it), not only the audience board.", flush=True)
+    if host:
+        print(f"latent-explorer: phones join at http://{host}:{port}/audience (the board shows a QR code)",
+              flush=True)
+    else:
+        print("latent-explorer: this computer has no network address right now: phones cannot join.",
+              flush=True)
+    return ["--server.address", "0.0.0.0", *args]
+
+
 def main(argv: list[str] | None = None) -> None:
-    args = sys.argv[1:] if argv is None else argv
+    args = audience_args(sys.argv[1:] if argv is None else argv)
     print(f"latent-explorer: warming up ({warm_up():.1f} s)…", flush=True)
     from streamlit.web import cli
 
@@ -52,7 +78,6 @@ def main(argv: list[str] | None = None) -> None:
         args = ["--runner.postScriptGC", "false", *args]
     sys.argv = ["streamlit", "run", str(APP), *args]
     cli.main()
-
 
 if __name__ == "__main__":
     main()

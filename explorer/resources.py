@@ -14,7 +14,7 @@ from train import CheckpointError, load_checkpoint
 from train.data import toy_gaussians
 from train.schema import read_metadata
 
-from . import catalogue, geometry, inference, plots, testdata, webdecoder
+from . import audience, catalogue, geometry, inference, plots, testdata, webdecoder
 
 PLANE_GRID = 110  # points per side of the invisible click grid
 
@@ -148,3 +148,11 @@ def warm_up(folder: str) -> None:
     m = explorer_model(folder)
     if m.model.latent_dim == 2:
         plane(folder)
+
+
+@st.cache_resource(show_spinner=False)
+def audience_store() -> audience.AudienceStore:
+    """The audience board's database (``audience.data_dir()``), one per server; raises
+    audience.AudienceError for a file it cannot read, OSError or sqlite3.Error for the disk (not
+    cached: the next run tries again)."""
+    return audience.AudienceStore(audience.data_dir() / audience.DB_NAME)

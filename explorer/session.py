@@ -23,6 +23,7 @@ from explorer import startup  # noqa: E402
 startup.wait_for_imports()  # the server's warm-up thread may be importing these right now
 from explorer import sidebar, state, ui  # noqa: E402
 from explorer.views import (  # noqa: E402
+    audience,
     conditional,
     decode,
     denoising,
@@ -56,6 +57,9 @@ PAGES = {
         (high_dim, "Higher-dimensional latents", "latents", ":material/view_in_ar:"),
         (toy, "Toy demo", "toy", ":material/bubble_chart:"),
         (model_card, "Model card", "card", ":material/badge:"),
+    ],
+    "Talks": [
+        (audience, "Audience board", "audience", ":material/groups:"),
     ],
 }
 ALL_PARAMS = state.GLOBAL_PARAMS + tuple(p for views in PAGES.values() for m, *_ in views for p in m.PARAMS)

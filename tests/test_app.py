@@ -17,7 +17,7 @@ from tests.bad_checkpoints import FAILS_LOAD, FAILS_SCHEMA, copy_shipped, write_
 APP = str(Path(__file__).resolve().parent.parent / "explorer" / "session.py")
 TIMEOUT = 120
 PAGES = ["latent_map", "decode", "reconstructions", "interpolation", "posterior", "draw", "prior",
-         "conditional", "denoising", "high_dim", "toy", "model_card"]
+         "conditional", "denoising", "high_dim", "toy", "model_card", "audience"]
 SHIPPED = sorted(info.name for info in list_checkpoints())
 
 
@@ -98,6 +98,7 @@ def key_element_present(at: AppTest, page: str, name: str) -> bool:
         "high_dim": {"hd-pca", "hd-kl"} <= charts,
         "toy": f"toy-{name}" in charts and "toy-codes" in charts,
         "model_card": len(at.metric) >= 1 and f"`{name}`" in " ".join(m.value for m in at.markdown),
+        "audience": "Start an audience board" in {b.label for b in at.button},
     }[page]
 
 
@@ -666,3 +667,61 @@ def test_streamlit_run_serves_the_app_and_warms_up_in_the_background():
     assert thread.name == startup.THREAD_NAME and thread.daemon
     thread.join(timeout=120)
     assert not thread.is_alive() and startup.wait_for_imports(timeout=0)
+
+
+def test_the_audience_board_from_a_phone_to_the_presenters_map(app, monkeypatch):
+    """The presenter starts a board; a phone (another session) sends a drawing and a photo; they are
+    on the presenter's plane with a count per class; a blank drawing, a wrong room code and a
+    second digit too soon are refused with a message; hide and spotlight need the presenter."""
+    from explorer.views import draw
+
+    open_page(app, "audience")
+    next(b for b in app.button if b.label == "Start an audience board").click().run()
+    code, token = app.session_state["audience-board"]
+    assert not app.exception and app.query_params["room"] == code
+    assert any(code[:4] in m.value for m in app.markdown)  # the room code, shown in groups
+    assert plane_data(app, "audience-plane")["marks"] == []
+
+    drawing = {"png": digit_png()}
+    monkeypatch.setattr(draw, "canvas_png", lambda key=None: drawing["png"])
+    phone = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    phone.run()
+    open_page(phone, "audience", query={"room": code.lower()})  # typed in lower case
+    assert not phone.exception and "audience-board" not in phone.session_state
+    send = next(b for b in phone.button if b.label == "Send to the screen")
+    send.click().run()
+    assert not phone.exception and not phone.error
+    sent = phone.session_state["audience-sent"]
+    assert any(f"#{sent}" in s.value for s in phone.success)
+    next(b for b in phone.button if b.label == "Send to the screen").click().run()  # again, at once
+    assert any("Slow down" in e.value for e in phone.error)
+
+    app.run()
+    marks = plane_data(app, "audience-plane")["marks"]
+    assert [m["text"] for m in marks] == [f"#{sent}"]
+    counts = next(m.value for m in app.markdown if "1 digit from the room" in m.value)
+    per_class = counts.split("by predicted class: ")[1].split(" · ")
+    predicted = [c.split(": ")[0] for c in per_class if c.endswith(": 1")]
+    assert len(predicted) == 1 and sum(c.endswith(": 0") for c in per_class) == 9  # counted once
+
+    drawing["png"] = _blank_png()  # a blank page: the upload's message
+    other = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    other.run()
+    open_page(other, "audience", query={"room": code})
+    next(b for b in other.button if b.label == "Send to the screen").click().run()
+    assert any("No handwriting" in e.value for e in other.error) and not other.exception
+    for room, message in (("ABCD-EFGH-JK", "No board has this room code"),
+                          ("<script>alert(1)</script>", "not a room code")):
+        stranger = AppTest.from_file(APP, default_timeout=TIMEOUT)
+        stranger.run()
+        open_page(stranger, "audience", query={"room": room})
+        assert any(message in e.value for e in stranger.error) and not stranger.exception
+        assert not [b for b in stranger.button if b.label == "Send to the screen"]
+
+    app.session_state["audience-picked"] = sent  # as after a click on its ring
+    app.run()
+    assert f"#{sent}: among the {predicted[0]}s" in image_captions(app)
+    next(b for b in app.button if b.label == "Spotlight").click().run()
+    assert any(f"In the spotlight: #{sent}" in m.value for m in app.markdown)
+    next(b for b in app.button if b.label == "Hide").click().run()
+    assert not app.exception and plane_data(app, "audience-plane")["marks"] == []

@@ -544,3 +544,54 @@ def test_concurrent_sessions_dragging_the_live_plane_each_see_their_own_decode(s
     for r in results:
         assert r["errors"] == [] and len(r["latencies"]) > 10, r
         assert r["pixel_error"] is not None and r["pixel_error"] <= 1 / 255 + 1e-6, r
+
+
+# --- the audience board -------------------------------------------------------------------------
+
+def test_a_phone_sends_a_digit_to_the_presenters_board(page, browser, server):
+    """The presenter starts a board; a phone (390x844, touch) opens its page with the room code from
+    the presenter's screen, sends a photo of a digit, and it appears on the presenter's live map; a
+    second digit at once hits the rate limit; a wrong room code is refused."""
+    page.goto(f"{server}/audience?model=mnist-vae-2d", timeout=60_000)
+    page.get_by_role("button", name="Start an audience board").click(timeout=60_000)
+    room = wait_for(lambda: urllib.parse.parse_qs(urllib.parse.urlparse(
+        page.evaluate("() => location.href")).query).get("room", [None])[0], what="the room code in the URL")
+    plane, _ = live_plane(page)
+    assert plane.get_attribute("data-marks") == "0"
+    page.get_by_text(re.compile(r"^Join at http://")).first.wait_for(timeout=10_000)
+    phone_context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True,
+                                        is_mobile=True, device_scale_factor=3)
+    phone = phone_context.new_page()
+    try:
+        open_view(phone, server, "audience", room=room)
+        send = phone.get_by_role("button", name="Send to the screen")
+        phone.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+            files=[{"name": "four.jpg", "mimeType": "image/jpeg", "buffer": photo_jpeg()}])
+        wait_until_idle(phone)
+        send.tap()
+        sent = wait_for(lambda: phone.get_by_text(re.compile(r"^Sent! Your digit is #\d+")).first.inner_text(
+            timeout=1_000), what="the phone's acknowledgement")
+        number = re.search(r"#(\d+)", sent).group(1)
+        wait_for(lambda: plane.get_attribute("data-marks") == "1", what="the digit on the presenter's map")
+        phone.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+            files=[{"name": "four.jpg", "mimeType": "image/jpeg", "buffer": photo_jpeg()}])
+        wait_until_idle(phone)
+        phone.get_by_role("button", name="Send to the screen").tap()
+        phone.get_by_text(re.compile("^Slow down")).first.wait_for(timeout=30_000)
+        open_view(phone, server, "audience", room="ABCDEFGHJK")
+        phone.get_by_text("No board has this room code").first.wait_for(timeout=30_000)
+        assert phone.locator('[data-testid="stException"]').count() == 0
+    finally:
+        phone_context.close()
+    time.sleep(2 * 1.0)  # two polls of the presenter's map: still one digit, no error
+    assert plane.get_attribute("data-marks") == "1"
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert "1 digit from the room" in page.locator('[data-testid="stMarkdownContainer"]').filter(
+        has_text="from the room").first.inner_text()
+    # A click on its ring (where the server's database has its code) shows it, by its number.
+    from explorer.audience import DB_NAME, AudienceStore, data_dir
+
+    z = AudienceStore(data_dir() / DB_NAME).submissions(room)[0].z
+    x, y = plane.evaluate("(el, z) => el.latentPoint(z)", [float(v) for v in z])
+    page.mouse.click(x, y)
+    page.get_by_text(re.compile(rf"^#{number}: among the ")).first.wait_for(timeout=30_000)

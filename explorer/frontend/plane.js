@@ -345,6 +345,7 @@ class LatentPlane {
       ctx.stroke();
     }
     ctx.font = `${contrast ? 16 : 12}px system-ui, sans-serif`;
+    this.overlay.dataset.marks = String((this.data.marks || []).length);
     for (const mark of this.data.marks || []) {
       const [x, y] = this.toScreen(mark.z);
       ctx.fillStyle = ink; ctx.strokeStyle = contrast || dark ? "#000000" : "#ffffff"; ctx.lineWidth = 2;

@@ -91,15 +91,16 @@ def render() -> None:
             ui.chart(fig, f"draw-plot-{model.name}")
 
 
-def canvas_png() -> bytes | None:
-    """The canvas as PNG bytes (black ink on white), or None while it is empty."""
+def canvas_png(key: str = CANVAS.key) -> bytes | None:
+    """The drawing canvas ``key`` as PNG bytes (black ink on white), or None while it is empty."""
     from streamlit_drawable_canvas import st_canvas  # registers its component inside the app only
 
     result = st_canvas(stroke_width=STROKE_WIDTH, stroke_color="#000000", background_color="#ffffff",
-                       height=CANVAS_SIZE, width=CANVAS_SIZE, drawing_mode="freedraw", key=CANVAS.key,
+                       height=CANVAS_SIZE, width=CANVAS_SIZE, drawing_mode="freedraw", key=key,
                        return_image_data=True)
     if not (result.json_data or {}).get("objects"):
-        TRAIL.clear()
+        if key == CANVAS.key:
+            TRAIL.clear()
         return None
     return result.image_bytes
 
