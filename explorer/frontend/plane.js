@@ -10,7 +10,8 @@
 // −0.60) · nearest test digit: a 3"); the plane's data-z attribute holds the decoded z in full
 // precision. The plane element's `latentStats` property holds the measured latencies (pointer
 // event -> the animation frame that drew the new pixels, ms) for the benchmark, and its
-// `latentPoint(z)` gives the viewport point [x, y] of a latent z (to point at a test digit).
+// `latentPoint(z)` gives the viewport point [x, y] of a latent z (to point at a test digit);
+// `data-marks` counts the labelled marks drawn (e.g. the audience's digits), `latentMarks` lists their texts.
 // The legend's buttons hide and show a class (aria-pressed); hidden classes are not drawn, never
 // the nearest test digit, and each commit names them ({z, hidden: [class, ...]}).
 
@@ -346,6 +347,7 @@ class LatentPlane {
     }
     ctx.font = `${contrast ? 16 : 12}px system-ui, sans-serif`;
     this.overlay.dataset.marks = String((this.data.marks || []).length);
+    this.overlay.latentMarks = (this.data.marks || []).map((mark) => mark.text);
     for (const mark of this.data.marks || []) {
       const [x, y] = this.toScreen(mark.z);
       ctx.fillStyle = ink; ctx.strokeStyle = contrast || dark ? "#000000" : "#ffffff"; ctx.lineWidth = 2;
