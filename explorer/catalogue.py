@@ -138,6 +138,7 @@ NEEDS: dict[str, Need] = {  # page (its module in explorer/views) -> what it nee
     "toy": Need(lambda c: tuple(c.data_shape) == (2,), "a model of the 2-D `toy-gaussians` points (e.g. "
                 "`toy-vae-1d`)"),
     "model_card": Need(lambda c: True, "any checkpoint"),
+    "timelapse": Need(lambda c: True, "any checkpoint with recorded frames"),
     "audience": Need(is_2d, "a 2-D latent whose decoder takes z alone: the room's digits land on its plane"),
 }
 

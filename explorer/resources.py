@@ -14,7 +14,7 @@ from train import CheckpointError, load_checkpoint
 from train.data import toy_gaussians
 from train.schema import read_metadata
 
-from . import audience, catalogue, geometry, inference, plots, testdata, webdecoder
+from . import audience, catalogue, geometry, inference, plots, testdata, timelapse, webdecoder
 
 PLANE_GRID = 110  # points per side of the invisible click grid
 
@@ -156,3 +156,32 @@ def audience_store() -> audience.AudienceStore:
     audience.AudienceError for a file it cannot read, OSError or sqlite3.Error for the disk (not
     cached: the next run tries again)."""
     return audience.AudienceStore(audience.data_dir() / audience.DB_NAME)
+
+
+def has_frames(folder) -> bool:
+    """Whether the checkpoint in ``folder`` holds recorded frames (``frames.safetensors``)."""
+    from pathlib import Path
+
+    from train.checkpoint import FRAMES_FILE
+
+    return (Path(folder) / FRAMES_FILE).is_file()
+
+
+@st.cache_resource(show_spinner="Reading the recorded frames…", max_entries=16)
+def timelapse_panel(folder: str) -> timelapse.Panel:
+    """The time-lapse of the checkpoint in ``folder`` (``timelapse.panel`` of ``train.frames.read_frames``);
+    raises CheckpointError for a missing or damaged frames file, ValueError for frames without labels."""
+    from pathlib import Path
+
+    from train.frames import read_frames
+
+    meta = listed_metadata(folder)
+    name = Path(folder).name
+    return timelapse.panel(name, f"{meta.config.model.label}: {name}", read_frames(folder))
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def timelapse_export(folders: tuple[str, ...], kind: str) -> bytes:
+    """The side-by-side time-lapse of ``folders`` as ``kind`` "gif" or "mp4" bytes (explorer.timelapse)."""
+    images = timelapse.render([timelapse_panel(f) for f in folders])
+    return timelapse.to_gif(images) if kind == "gif" else timelapse.to_mp4(images)

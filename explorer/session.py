@@ -35,6 +35,7 @@ from explorer.views import (  # noqa: E402
     posterior,
     prior,
     reconstructions,
+    timelapse,
     toy,
 )
 
@@ -59,6 +60,7 @@ PAGES = {
         (model_card, "Model card", "card", ":material/badge:"),
     ],
     "Talks": [
+        (timelapse, "Training time-lapse", "timelapse", ":material/movie:"),
         (audience, "Audience board", "audience", ":material/groups:"),
     ],
 }
