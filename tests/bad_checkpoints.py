@@ -105,3 +105,64 @@ def copy_shipped(root: Path, *names: str) -> None:
     """Copy shipped checkpoint folders under ``root``."""
     for name in names:
         shutil.copytree(SHIPPED / name, root / name)
+
+
+# Damaged frames.safetensors files: read_frames refuses each with the reason, while the checkpoint
+# itself stays whole (its JSON passes the schema and its model loads). Not part of the zoo above,
+# whose folders are all broken; applied to a checkpoint that has frames.
+def _frames(change: Callable[[dict, dict], object]) -> Callable[[Path], None]:
+    """A damage that reads the frames file's tensors and metadata, lets ``change`` edit them (in
+    place), and writes the file back (a valid safetensors file with the edited content)."""
+    def damage(folder: Path) -> None:
+        from safetensors import safe_open
+        from safetensors.numpy import save
+
+        path = folder / "frames.safetensors"
+        with safe_open(str(path), framework="numpy") as f:
+            metadata = dict(f.metadata())
+            tensors = {name: f.get_tensor(name) for name in f.keys()}
+        change(tensors, metadata)
+        path.write_bytes(save(tensors, metadata=metadata))
+    return damage
+
+
+def _garble(folder: Path) -> None:
+    """Overwrite 64 bytes of the JSON header (just after its 8-byte length) with bytes that are not JSON."""
+    data = bytearray((folder / "frames.safetensors").read_bytes())
+    data[20:84] = bytes(range(128, 192))
+    (folder / "frames.safetensors").write_bytes(bytes(data))
+
+
+class _Exploit:
+    """A pickle that creates a file when unpickled: what a loader that unpickles would run."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+BAD_FRAMES: dict[str, tuple[Callable[[Path], None], str]] = {
+    "frames-truncated": (lambda folder: (folder / "frames.safetensors").write_bytes(
+        (folder / "frames.safetensors").read_bytes()[:1000]), "is not a readable safetensors file"),
+    "frames-garbled": (_garble, "is not a readable safetensors file"),
+    "frames-empty": (_write("frames.safetensors", b""), "is not a readable safetensors file"),
+    "frames-pickle": (lambda folder: (folder / "frames.safetensors").write_bytes(
+        pickle.dumps({"codes": _Exploit(str(folder.parent / f"{folder.name}-code-ran"))})),
+        "is not a readable safetensors file"),
+    "frames-weights": (lambda folder: shutil.copy(folder / "model.safetensors",
+                                                  folder / "frames.safetensors"), "is not a frames file"),
+    "frames-too-large": (lambda folder: (folder / "frames.safetensors").write_bytes(b"\0" * 3_100_000),
+                         "frames files are at most 3 MB"),
+    "frames-version-2": (_frames(lambda t, m: m.update(format_version="2")), "format_version '2'"),
+    "frames-codes-float64": (_frames(lambda t, m: t.update(codes=t["codes"].astype("float64"))),
+                             "'codes' must be float16 or float32, got float64"),
+    "frames-codes-missing": (_frames(lambda t, m: t.pop("codes")), "'codes' is missing"),
+    "frames-steps-repeat": (_frames(lambda t, m: t["step"].__setitem__(1, t["step"][0])),
+                            "strictly increasing"),
+    "frames-index-short": (_frames(lambda t, m: t.update(index=t["index"][1:])), "'index' has M ="),
+    "frames-index-repeat": (_frames(lambda t, m: t["index"].__setitem__(1, t["index"][0])),
+                            "distinct test-set indices"),
+    "frames-manifold-alone": (_frames(lambda t, m: t.pop("manifold_images")), "exactly one of"),
+}

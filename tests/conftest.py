@@ -63,3 +63,14 @@ def read_only_folder(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "open", refusing_open)
     return folder
+
+
+def frames_of(model, x: torch.Tensor, steps=(0, 1)):
+    """Frames (train.frames.Frames) as a model's run would record them, with every frame holding the
+    model's own float32 codes of the inputs x: identifies which model a frames file belongs to."""
+    from train.frames import Frames
+
+    with torch.no_grad():
+        codes = model.encode(x).numpy()
+    return Frames(step=np.array(steps, dtype=np.int64), codes=np.stack([codes] * len(steps)),
+                  index=np.arange(x.shape[0], dtype=np.int64))

@@ -7,12 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 import train.checkpoint as checkpoint_module
+from tests.conftest import frames_of
 from train import CheckpointError, ModelConfig, build_model, load_checkpoint, read_metrics, save_checkpoint
-from train.checkpoint import check_output_folder, recover_interrupted_saves
+from train.checkpoint import FRAMES_FILE, check_output_folder, recover_interrupted_saves
+from train.frames import read_frames
 
 
 def tiny_model(seed: int):
@@ -35,6 +38,14 @@ def dead_pid() -> int:
 def same_weights(model, folder: Path) -> bool:
     loaded = load_checkpoint(folder).state_dict()
     return all(torch.equal(loaded[k], v) for k, v in model.state_dict().items())
+
+
+PROBE = torch.rand(5, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+
+
+def frames_belong_to(model, folder: Path) -> bool:
+    """Whether the folder's frames are those saved with ``model`` (frames_of(model, PROBE))."""
+    return np.array_equal(read_frames(folder).codes[-1], frames_of(model, PROBE).codes[-1])
 
 
 @pytest.fixture
@@ -133,8 +144,9 @@ def test_a_parent_that_cannot_be_written_is_refused(tmp_path, read_only_folder):
 # --- A save that fails or is killed at any step.
 
 # Every step of a save that touches the disk, in the order save_checkpoint calls them.
-STEPS = [(checkpoint_module, "_write_weights"), (checkpoint_module, "_write_json"),
-         (checkpoint_module, "_fsync"), (os, "replace"), (shutil, "rmtree")]
+STEPS = [(checkpoint_module, "_write_weights"), (checkpoint_module, "_write_frames"),
+         (checkpoint_module, "_write_json"), (checkpoint_module, "_fsync"), (os, "replace"),
+         (shutil, "rmtree")]
 
 
 def fail_at(k: int, failure, monkeypatch=None) -> None:
@@ -161,14 +173,14 @@ def killed(real, args):
     os._exit(17)
 
 
-def save_in_a_child_killed_at(k: int, model, folder: Path) -> int:
+def save_in_a_child_killed_at(k: int, model, folder: Path, frames=None) -> int:
     """Run save_checkpoint in a forked process that dies (as by SIGKILL: no except or finally
     runs) just before its k-th step. returns: the child's exit code, 0 if it finished the save."""
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
         try:
             fail_at(k, killed)
-            save_checkpoint(model, folder, metrics={"run": "new"})
+            save_checkpoint(model, folder, metrics={"run": "new"}, frames=frames)
             os._exit(0)
         except BaseException:
             os._exit(1)
@@ -177,16 +189,18 @@ def save_in_a_child_killed_at(k: int, model, folder: Path) -> int:
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.parametrize("with_frames", [False, True])
 @pytest.mark.parametrize("first_save", [False, True])
-def test_a_save_killed_at_any_step_leaves_the_old_or_the_new_checkpoint(first_save, tmp_path):
+def test_a_save_killed_at_any_step_leaves_the_old_or_the_new_checkpoint(first_save, with_frames, tmp_path):
     old_model, new_model = tiny_model(0), tiny_model(1)
+    old_frames, new_frames = (frames_of(m, PROBE) if with_frames else None for m in (old_model, new_model))
     outcomes = set()
     for k in range(1, 30):
         parent = tmp_path / f"kill-{k}"
         folder = parent / "ckpt"
         if not first_save:
-            save_checkpoint(old_model, folder, metrics={"run": "old"})
-        code = save_in_a_child_killed_at(k, new_model, folder)
+            save_checkpoint(old_model, folder, metrics={"run": "old"}, frames=old_frames)
+        code = save_in_a_child_killed_at(k, new_model, folder, new_frames)
         assert code in (0, 17)
         if first_save and not folder.exists():  # killed before the new one was in place: nothing
             outcome = "none"
@@ -196,6 +210,9 @@ def test_a_save_killed_at_any_step_leaves_the_old_or_the_new_checkpoint(first_sa
             outcome = read_metrics(folder)["run"]
             assert outcome == ("new" if loaded_is_new else "old")
             assert loaded_is_new or same_weights(old_model, folder)
+            # the frames beside the weights are always the ones saved with them, whole
+            assert (folder / FRAMES_FILE).exists() is with_frames
+            assert not with_frames or frames_belong_to(new_model if loaded_is_new else old_model, folder)
         assert sorted(p.name for p in parent.iterdir()) == ([] if outcome == "none" else ["ckpt"])
         outcomes.add(outcome)
         if code == 0:
@@ -203,27 +220,32 @@ def test_a_save_killed_at_any_step_leaves_the_old_or_the_new_checkpoint(first_sa
     else:
         pytest.fail("the save never finished")
     assert outcomes == ({"none", "new"} if first_save else {"old", "new"})
-    assert k >= 8  # every step was hit: 3 writes, 4 flushes, the renames and the delete
+    assert k >= 8 + 2 * with_frames  # every step was hit: 3 writes (4 with frames), 4 flushes (5), the
+    # renames and the delete
 
 
-def test_a_save_that_raises_at_any_step_leaves_the_old_or_the_new_checkpoint(tmp_path, monkeypatch):
+@pytest.mark.parametrize("with_frames", [False, True])
+def test_a_save_that_raises_at_any_step_leaves_the_old_or_the_new_checkpoint(with_frames, tmp_path,
+                                                                             monkeypatch):
     old_model, new_model = tiny_model(0), tiny_model(1)
+    old_frames, new_frames = (frames_of(m, PROBE) if with_frames else None for m in (old_model, new_model))
 
     def fails(real, args):
         raise OSError(28, "No space left on device")
 
     for k in range(1, 30):
         folder = tmp_path / f"raise-{k}" / "ckpt"
-        save_checkpoint(old_model, folder, metrics={"run": "old"})
+        save_checkpoint(old_model, folder, metrics={"run": "old"}, frames=old_frames)
         with monkeypatch.context() as patch:
             fail_at(k, fails, patch)
             try:
-                save_checkpoint(new_model, folder, metrics={"run": "new"})
+                save_checkpoint(new_model, folder, metrics={"run": "new"}, frames=new_frames)
                 raised = False
             except OSError:
                 raised = True
         run = read_metrics(folder)["run"]
         assert same_weights(new_model if run == "new" else old_model, folder)
+        assert not with_frames or frames_belong_to(new_model if run == "new" else old_model, folder)
         assert run == "new" or raised
         leftovers = [p.name for p in folder.parent.iterdir() if p.name != "ckpt"]
         # Only a failed delete of the replaced checkpoint leaves it, under this process's id, for a
@@ -231,7 +253,7 @@ def test_a_save_that_raises_at_any_step_leaves_the_old_or_the_new_checkpoint(tmp
         assert leftovers == [] or (len(leftovers) == 1 and f".ckpt.old-{os.getpid()}-" in leftovers[0])
         if not raised and not leftovers:
             break
-    assert k >= 8
+    assert k >= 8 + 2 * with_frames
 
 
 # --- Recovery, with other processes about.

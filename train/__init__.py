@@ -8,7 +8,9 @@
     # The conditional VAE takes labels y (int64 [N]): encode(x, y), decode(z, y), posterior(x, y).
 
 Evaluation lives in ``train.evaluate`` (``iwae_log_likelihood``, ``evaluate_checkpoint``; also the
-``python -m train.evaluate`` command), so it is not imported here.
+``python -m train.evaluate`` command), so it is not imported here; nor are the frames a run records
+(``train.frames.read_frames(folder)``: the codes of 2,000 test inputs at log-spaced steps), which
+use it.
 """
 
 from .checkpoint import (

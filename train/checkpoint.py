@@ -3,6 +3,8 @@
     <folder>/config.json        model kind and sizes, dataset, format version, training settings
     <folder>/model.safetensors  weights (safetensors: plain tensors, no code execution on load)
     <folder>/metrics.json       test metrics in nats, wall time, device, per-epoch history
+    <folder>/frames.safetensors optional: codes, losses and a manifold recorded during training
+                                (``train.frames``; read with ``train.frames.read_frames``)
 
 Writing never loses data: ``save_checkpoint`` only ever replaces a folder that is itself a
 checkpoint (``check_output_folder``), and swaps the new one in so that, whenever the process stops,
@@ -27,6 +29,7 @@ import shutil
 import stat
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 try:  # POSIX: a lock file marks a save in progress, whatever process or container makes it
     import fcntl
@@ -40,11 +43,14 @@ from safetensors.torch import save as save_tensors
 
 from .models import LatentModel, ModelConfig, build_model
 
+if TYPE_CHECKING:  # train.frames imports this module
+    from .frames import Frames
+
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 METRICS_FILE = "metrics.json"
-FRAMES_FILE = "frames.safetensors"  # optional, written beside the weights by other tools
+FRAMES_FILE = "frames.safetensors"  # optional: frames recorded during training (train.frames)
 # The only files a checkpoint folder holds; a folder holding anything else is never replaced.
 CHECKPOINT_FILES = frozenset({CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE, FRAMES_FILE})
 
@@ -107,15 +113,20 @@ def save_checkpoint(
     dataset: dict | None = None,
     training: dict | None = None,
     metrics: dict | None = None,
+    frames: Frames | None = None,
 ) -> Path:
     """Write ``model`` as a checkpoint folder, replacing the checkpoint already there, if any.
 
     dataset, training: JSON-serialisable descriptions stored in config.json.
     metrics: JSON-serialisable metrics stored as metrics.json.
+    frames: the run's frames (``train.frames.Frames``), stored as frames.safetensors with the rest,
+    through the same temporary folder and rename; None writes none (a replaced checkpoint's frames
+    go with it: frames always belong to the weights beside them).
     returns: the folder's path.
     Raises CheckpointError (before writing anything) if ``folder`` is not a place a checkpoint may
     be written to (``check_output_folder``: an existing file or link, a folder that is not a
-    checkpoint, a parent that cannot be written); OSError if writing fails.
+    checkpoint, a parent that cannot be written); ValueError (before writing anything) if the
+    frames exceed their size cap; OSError if writing fails.
 
     Guarantees:
     - Nothing but a checkpoint is ever replaced or deleted: a folder holding any file that is not a
@@ -139,11 +150,11 @@ def save_checkpoint(
     with _save_lock(folder.parent, wait=True) as held:  # one save at a time in a folder of checkpoints
         _recover_saves_of(folder.parent, folder.name, held=held)
         check_output_folder(folder)  # again: another save may have changed it while this one waited
-        return _write_and_swap(model, folder, dataset, training, metrics)
+        return _write_and_swap(model, folder, dataset, training, metrics, frames)
 
 
 def _write_and_swap(model: LatentModel, folder: Path, dataset: dict | None, training: dict | None,
-                    metrics: dict | None) -> Path:
+                    metrics: dict | None, frames: Frames | None = None) -> Path:
     """The body of ``save_checkpoint``, run while it holds the folder's save lock."""
     config = {
         "format_version": FORMAT_VERSION,
@@ -151,12 +162,15 @@ def _write_and_swap(model: LatentModel, folder: Path, dataset: dict | None, trai
         "dataset": dataset or {},
         "training": training or {},
     }
+    frames_data = frames.to_bytes() if frames is not None else None  # raises before anything is written
     pid = os.getpid()
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.tmp-{pid}-"))
     old, swapped = None, False
     try:
         state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
         _write_weights(tmp / WEIGHTS_FILE, state)
+        if frames_data is not None:
+            _write_frames(tmp / FRAMES_FILE, frames_data)
         _write_json(tmp / METRICS_FILE, metrics or {})
         _write_json(tmp / CONFIG_FILE, config)
         os.chmod(tmp, 0o755)
@@ -553,6 +567,11 @@ def _write_weights(path: Path, state: dict) -> None:
     """Tensors as a safetensors file. The bytes are written here, not by safetensors' save_file,
     which writes through a temporary file of its own that a kill would leave in the folder."""
     path.write_bytes(save_tensors(state, metadata={"format_version": str(FORMAT_VERSION)}))
+
+
+def _write_frames(path: Path, data: bytes) -> None:
+    """A frames file's bytes (``train.frames.Frames.to_bytes``), written here for the reason above."""
+    path.write_bytes(data)
 
 
 def _write_json(path: Path, value: dict) -> None:

@@ -18,6 +18,14 @@ from tqdm.auto import tqdm
 from .checkpoint import check_output_folder, save_checkpoint
 from .data import DATA_ROOT_ENV, DATASETS, Dataset, binarize, load_dataset
 from .evaluate import DEFAULT_ELBO_SAMPLES, evaluate_model, evaluation_inputs, mean_objective
+from .frames import (
+    DEFAULT_FRAMES,
+    FRAME_INPUTS,
+    MAX_DEFAULT_LATENT,
+    FrameRecorder,
+    Frames,
+    check_frames_budget,
+)
 from .models import LIKELIHOOD_TYPES, LatentModel, ModelConfig, build_model
 
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -65,12 +73,18 @@ class TrainConfig:
     iwae_samples: int = _flag(1000, "K of the final importance-sampled log p(x); 0 skips it")
     target_loss: float | None = _flag(None, "stop after the first epoch whose test loss (nats) is at or "
                                             "below this")
+    frames: int | None = _flag(None, f"record N frames at log-spaced steps from 0 to the last: the codes "
+                                     f"of {FRAME_INPUTS} test inputs, losses, a decoded manifold, into "
+                                     f"frames.safetensors beside the weights; 0 = off (default: "
+                                     f"{DEFAULT_FRAMES} for a latent size <= {MAX_DEFAULT_LATENT}, else 0)")
     progress: bool = field(default=True, metadata={"cli": False})  # tqdm progress bars (--no-progress)
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "eval_samples", "n_samples"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.frames is not None and (self.frames < 0 or self.frames == 1):
+            raise ValueError(f"frames must be 0 (off) or >= 2 (step 0 and the last step), got {self.frames}")
         if self.iwae_samples < 0 or self.kl_warmup_epochs < 0:
             raise ValueError("iwae_samples and kl_warmup_epochs must be >= 0")
         if not self.lr > 0 or (self.lr_final is not None and not 0 <= self.lr_final <= self.lr):
@@ -94,18 +108,31 @@ class TrainConfig:
         run = {k: v for k, v in settings.items() if k not in model_names}
         return dataclasses.replace(self, model=dataclasses.replace(self.model, **model), **run)
 
+    def frames_to_record(self) -> int:
+        """The frames this run records: ``frames`` if given, else DEFAULT_FRAMES for a latent size
+        <= MAX_DEFAULT_LATENT and 0 (off) above."""
+        if self.frames is not None:
+            return self.frames
+        return DEFAULT_FRAMES if self.model.latent_dim <= MAX_DEFAULT_LATENT else 0
+
     def training_settings(self) -> dict:
         """The run's settings as stored in a checkpoint's config.json ("training"), JSON-ready: every
-        field but the model (stored on its own) and where things are read or written."""
-        return {f.name: getattr(self, f.name) for f in fields(self)
-                if f.name not in ("model", "out", "data_root", "progress")}
+        field but the model (stored on its own) and where things are read or written; ``frames`` as
+        resolved (``frames_to_record``)."""
+        settings = {f.name: getattr(self, f.name) for f in fields(self)
+                    if f.name not in ("model", "out", "data_root", "progress")}
+        return {**settings, "frames": self.frames_to_record()}
 
 
 @dataclass
 class TrainResult:
+    """model: the trained model (eval mode); metrics: as in metrics.json; checkpoint: the folder
+    written (None without ``out``); frames: the frames recorded (None with 0 frames)."""
+
     model: LatentModel
     metrics: dict = field(default_factory=dict)
     checkpoint: Path | None = None
+    frames: Frames | None = None
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -231,13 +258,17 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
     """Fit one model on a dataset's training split and report test metrics.
 
     data: a preloaded Dataset (default: ``load_dataset(config.dataset, config.data_root)``).
-    returns: TrainResult with the model (eval mode), metrics, and the checkpoint path if written.
-    metrics records the precision used ("precision"), the one asked for ("precision_requested")
-    and the CPU's ``cpu_capability``.
+    returns: TrainResult with the model (eval mode), metrics, the checkpoint path if written and the
+    frames if recorded (``config.frames_to_record()``; ``train.frames``: written with the checkpoint
+    as frames.safetensors; recording leaves the weights exactly as they are without it).
+    metrics records the precision used ("precision"), the one asked for ("precision_requested"),
+    the CPU's ``cpu_capability`` and the seconds spent recording frames ("frames_seconds", part of
+    "wall_time_s").
     Raises, before the data is loaded, ValueError for an invalid device or precision and
     CheckpointError (a ValueError) if ``config.out`` cannot be written (``check_output_folder``);
     DatasetUnavailableError if the data cannot be loaded; ValueError, before the first step, if
-    the likelihood does not fit the data's range (``check_data_range``).
+    the likelihood does not fit the data's range (``check_data_range``) or the frames asked for
+    could exceed their size cap (``train.frames.check_frames_budget``).
     """
     device = pick_device(config.device)
     precision = resolve_precision(config.precision, device)
@@ -248,6 +279,8 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
     # combination the data does not allow (e.g. the conv arch on 2-D points).
     model_config = dataclasses.replace(config.model, data_shape=data.data_shape, n_classes=len(data.classes))
     check_data_range(model_config.likelihood, data, config.binarize)
+    n_frames = config.frames_to_record()
+    check_frames_budget(n_frames, min(FRAME_INPUTS, data.test_x.shape[0]), model_config)
     torch.manual_seed(config.seed)
     # Each split is one tensor on the device; batches are drawn by index, no per-sample transforms.
     x_train, y_train = data.train_x.to(device), data.train_y.to(device)
@@ -269,6 +302,12 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
     history = []
     step_count = 0
     start = time.perf_counter()
+    recorder = None
+    if n_frames:  # frame 0: the untrained network (recording uses no global random state)
+        recorder = FrameRecorder(model, x_test, data.test_y.to(device), n_frames=n_frames,
+                                 total_steps=config.epochs * steps_per_epoch, steps_per_epoch=steps_per_epoch,
+                                 seed=config.seed)
+        recorder.record(0, kl_weight(config, 0, steps_per_epoch))
     for epoch in range(1, config.epochs + 1):
         model.train()
         order = torch.randperm(n_train, generator=shuffle).to(device)
@@ -288,6 +327,10 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
             if scheduler is not None:
                 scheduler.step()
             running += loss.detach().float()
+            if recorder is not None:
+                recorder.add_train(terms)
+                if recorder.due(step_count):
+                    recorder.record(step_count, kl_weight(config, step_count, steps_per_epoch))
             if step % 50 == 49:
                 bar.set_postfix(loss=f"{running.item() / (step + 1):.2f}")
         train_loss = running.item() / steps_per_epoch
@@ -299,6 +342,10 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
                    f"test loss {test['loss']:8.3f} nats/input")
         if config.target_loss is not None and test["loss"] <= config.target_loss:
             break
+    frames = None
+    if recorder is not None:  # the final model, if the run stopped before the planned last step
+        recorder.finish(step_count, kl_weight(config, step_count, steps_per_epoch))
+        frames = recorder.frames()
     wall = time.perf_counter() - start
 
     metrics = evaluate_model(model, x_test, y_test, k=config.iwae_samples, elbo_samples=config.eval_samples,
@@ -309,14 +356,17 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
                     "device": str(device), "device_name": _device_name(device), "torch": torch.__version__,
                     "precision": precision, "precision_requested": config.precision,
                     "cpu_capability": cpu_capability(), "history": history})
+    if recorder is not None:
+        metrics["frames_seconds"] = round(recorder.seconds, 2)
     model.eval()
     checkpoint = None
     if config.out:
         settings = config.training_settings()
         dataset = data.config_section()
         dataset.update({"binarized": config.binarize, "test_binarization_seed": config.seed})
-        checkpoint = save_checkpoint(model, config.out, training=settings, metrics=metrics, dataset=dataset)
-    return TrainResult(model=model, metrics=metrics, checkpoint=checkpoint)
+        checkpoint = save_checkpoint(model, config.out, training=settings, metrics=metrics, dataset=dataset,
+                                     frames=frames)
+    return TrainResult(model=model, metrics=metrics, checkpoint=checkpoint, frames=frames)
 
 
 def _device_name(device: torch.device) -> str:
