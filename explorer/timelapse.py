@@ -148,7 +148,7 @@ def render(panels: list[Panel], size: int = 300) -> list[Image.Image]:
     steps = timeline(panels)
     tiles = max((p.manifold.shape[1] for p in panels if p.manifold is not None), default=0)
     n_side = int(math.isqrt(tiles)) if tiles else 0
-    tile_px = size // n_side if n_side else 0
+    tile_px = int(0.6 * size) // n_side if n_side else 0  # the tiles: 60 % of the points' width
     header, gap = 44, 12
     width = len(panels) * size + (len(panels) + 1) * gap
     height = header + size + (gap + tile_px * n_side if n_side else 0) + gap
@@ -195,9 +195,16 @@ def to_gif(images: list[Image.Image], fps: int = EXPORT_FPS) -> bytes:
     if not images:
         raise ValueError("no frames to animate")
     durations = [round(1000 / fps)] * (len(images) - 1) + [round(1000 * HOLD_LAST_S)]
+    # One fixed palette (the class colours and 246 greys for the tiles and text), no dithering: the
+    # same colours in every frame, and about half the bytes of a palette made per frame.
+    colors = [tuple(int(c[i:i + 2], 16) for i in (1, 3, 5)) for c in PALETTE]
+    greys = [(round(g * 255 / 245),) * 3 for g in range(246)]
+    palette = [v for rgb in colors + greys for v in rgb]
+    reference = Image.new("P", (1, 1))
+    reference.putpalette(palette + [255] * (768 - len(palette)))
+    frames = [image.convert("RGB").quantize(palette=reference, dither=Image.Dither.NONE) for image in images]
     buffer = io.BytesIO()
-    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0,
-                   optimize=False)
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0)
     return buffer.getvalue()
 
 
