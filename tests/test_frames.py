@@ -314,3 +314,30 @@ def test_a_damaged_frames_file_is_refused_with_its_reason_and_the_model_still_lo
     assert read_metadata(folder).config.model.kind == "vae"
     [info] = list_checkpoints(tmp_path / "shelf")
     assert info.name == name and info.error is None
+
+
+def test_live_frames_grow_while_a_run_trains_and_end_as_the_checkpoints(tiny_dataset, tmp_path, monkeypatch):
+    """--live-frames: the frames so far, replaced after each frame (each write a whole file), the
+    last one equal to the checkpoint's; the weights are those of the same run without it."""
+    from train import trainer
+    from train.frames import read_frames
+
+    seen = []
+    write = trainer._write_live_frames
+
+    def watch(recorder, folder):
+        write(recorder, folder)
+        if folder is not None:
+            seen.append(len(read_frames(folder).step))  # a reader in between gets a whole file
+
+    monkeypatch.setattr(trainer, "_write_live_frames", watch)
+    data = dataset("mnist", tiny_dataset)
+    live = run(data, tmp_path / "with", frames=5, live_frames=str(tmp_path / "live"))
+    plain = run(data, tmp_path / "without", frames=5)
+    assert seen == sorted(seen) and seen[0] == 1 and seen[-1] == 5
+    final = read_frames(tmp_path / "live")
+    np.testing.assert_array_equal(final.codes, read_frames(live.checkpoint).codes)
+    assert (live.checkpoint / "model.safetensors").read_bytes() == \
+        (plain.checkpoint / "model.safetensors").read_bytes()
+    assert [p.name for p in (tmp_path / "live").iterdir()] == ["frames.safetensors"]  # no leftovers
+    assert "live_frames" not in json.loads((live.checkpoint / "config.json").read_text())["training"]

@@ -7,6 +7,7 @@ writes a checkpoint folder.
 from __future__ import annotations
 
 import dataclasses
+import os
 import platform
 import time
 from dataclasses import dataclass, field, fields
@@ -15,7 +16,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .checkpoint import check_output_folder, save_checkpoint
+from .checkpoint import FRAMES_FILE, check_output_folder, save_checkpoint
 from .data import DATA_ROOT_ENV, DATASETS, Dataset, binarize, load_dataset
 from .evaluate import DEFAULT_ELBO_SAMPLES, evaluate_model, evaluation_inputs, mean_objective
 from .frames import (
@@ -77,6 +78,9 @@ class TrainConfig:
                                      f"of {FRAME_INPUTS} test inputs, losses, a decoded manifold, into "
                                      f"frames.safetensors beside the weights; 0 = off (default: "
                                      f"{DEFAULT_FRAMES} for a latent size <= {MAX_DEFAULT_LATENT}, else 0)")
+    live_frames: str | None = _flag(None, "a folder where the frames recorded so far are kept while the "
+                                          "run trains (its frames.safetensors is replaced after each "
+                                          "frame): to watch a run live")
     progress: bool = field(default=True, metadata={"cli": False})  # tqdm progress bars (--no-progress)
 
     def __post_init__(self):
@@ -120,7 +124,7 @@ class TrainConfig:
         field but the model (stored on its own) and where things are read or written; ``frames`` as
         resolved (``frames_to_record``)."""
         settings = {f.name: getattr(self, f.name) for f in fields(self)
-                    if f.name not in ("model", "out", "data_root", "progress")}
+                    if f.name not in ("model", "out", "data_root", "progress", "live_frames")}
         return {**settings, "frames": self.frames_to_record()}
 
 
@@ -308,6 +312,7 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
                                  total_steps=config.epochs * steps_per_epoch, steps_per_epoch=steps_per_epoch,
                                  seed=config.seed)
         recorder.record(0, kl_weight(config, 0, steps_per_epoch))
+        _write_live_frames(recorder, config.live_frames)
     for epoch in range(1, config.epochs + 1):
         model.train()
         order = torch.randperm(n_train, generator=shuffle).to(device)
@@ -331,6 +336,7 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
                 recorder.add_train(terms)
                 if recorder.due(step_count):
                     recorder.record(step_count, kl_weight(config, step_count, steps_per_epoch))
+                    _write_live_frames(recorder, config.live_frames)
             if step % 50 == 49:
                 bar.set_postfix(loss=f"{running.item() / (step + 1):.2f}")
         train_loss = running.item() / steps_per_epoch
@@ -346,6 +352,7 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
     if recorder is not None:  # the final model, if the run stopped before the planned last step
         recorder.finish(step_count, kl_weight(config, step_count, steps_per_epoch))
         frames = recorder.frames()
+        _write_live_frames(recorder, config.live_frames)
     wall = time.perf_counter() - start
 
     metrics = evaluate_model(model, x_test, y_test, k=config.iwae_samples, elbo_samples=config.eval_samples,
@@ -367,6 +374,19 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
         checkpoint = save_checkpoint(model, config.out, training=settings, metrics=metrics, dataset=dataset,
                                      frames=frames)
     return TrainResult(model=model, metrics=metrics, checkpoint=checkpoint, frames=frames)
+
+
+def _write_live_frames(recorder: FrameRecorder, folder: str | None) -> None:
+    """The frames recorded so far into ``folder``/frames.safetensors (``--live-frames``), replaced
+    atomically (a reader sees the previous file or the new one, never half of one). Touches no random
+    state and no model: the run's weights stay exactly as they would be without it."""
+    if folder is None:
+        return
+    target = Path(folder)
+    target.mkdir(parents=True, exist_ok=True)
+    tmp = target / f".{FRAMES_FILE}.{os.getpid()}.tmp"
+    tmp.write_bytes(recorder.frames().to_bytes())
+    os.replace(tmp, target / FRAMES_FILE)
 
 
 def _device_name(device: torch.device) -> str:
