@@ -139,6 +139,7 @@ NEEDS: dict[str, Need] = {  # page (its module in explorer/views) -> what it nee
                 "`toy-vae-1d`)"),
     "model_card": Need(lambda c: True, "any checkpoint"),
     "timelapse": Need(lambda c: True, "any checkpoint with recorded frames"),
+    "workshop": Need(lambda c: True, "nothing: it trains a model of its own"),
     "audience": Need(is_2d, "a 2-D latent whose decoder takes z alone: the room's digits land on its plane"),
 }
 

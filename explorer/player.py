@@ -28,8 +28,9 @@ def _component():
     return component(NAME, css=(FRONTEND / "timelapse.css").read_text(encoding="utf-8"), js=js)
 
 
-def player(key: str, panels: list[timelapse.Panel], class_names: list[str]) -> bool:
-    """Mount the player of ``panels`` (one or two runs, played in sync) under ``key``; returns False
+def player(key: str, panels: list[timelapse.Panel], class_names: list[str], start: str = "first") -> bool:
+    """Mount the player of ``panels`` (one or two runs, played in sync) under ``key``, showing the
+    first frame (``start`` "first") or the newest ("end": a run that is still training); returns False
     (and mounts nothing) if it cannot run here: no Components v2, or it failed in this browser
     (``FAILED`` says why)."""
     mount = _component()
@@ -37,6 +38,7 @@ def player(key: str, panels: list[timelapse.Panel], class_names: list[str]) -> b
         return False
     data = timelapse.payload(panels, class_names)
     data["dark"] = ui.dark_theme()
+    data["start"] = start
 
     def failed() -> None:
         reason = (st.session_state.get(key) or {}).get("failed")

@@ -14,7 +14,7 @@ from train import CheckpointError, load_checkpoint
 from train.data import toy_gaussians
 from train.schema import read_metadata
 
-from . import audience, catalogue, geometry, inference, plots, testdata, timelapse, webdecoder
+from . import audience, catalogue, geometry, inference, plots, testdata, timelapse, webdecoder, workshop
 
 PLANE_GRID = 110  # points per side of the invisible click grid
 
@@ -185,3 +185,15 @@ def timelapse_export(folders: tuple[str, ...], kind: str) -> bytes:
     """The side-by-side time-lapse of ``folders`` as ``kind`` "gif" or "mp4" bytes (explorer.timelapse)."""
     images = timelapse.render([timelapse_panel(f) for f in folders])
     return timelapse.to_gif(images) if kind == "gif" else timelapse.to_mp4(images)
+
+
+@st.cache_resource(show_spinner=False)
+def live_workshop() -> workshop.Workshop:
+    """The server's one workshop (live training runs): checkpoints go to ``catalogue.CHECKPOINT_DIR``,
+    live frames and logs to ``audience.data_dir()``/workshop."""
+    return workshop.Workshop(catalogue.CHECKPOINT_DIR, audience.data_dir() / "workshop")
+
+
+def refresh_checkpoints() -> None:
+    """Forget the checkpoint list, so a folder written a moment ago is listed at once."""
+    _checkpoints.clear()

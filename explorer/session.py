@@ -37,6 +37,7 @@ from explorer.views import (  # noqa: E402
     reconstructions,
     timelapse,
     toy,
+    workshop,
 )
 
 # (module, title, url path, icon) by section; the first page is the default.
@@ -61,6 +62,7 @@ PAGES = {
     ],
     "Talks": [
         (timelapse, "Training time-lapse", "timelapse", ":material/movie:"),
+        (workshop, "Train live", "train-live", ":material/model_training:"),
         (audience, "Audience board", "audience", ":material/groups:"),
     ],
 }

@@ -89,8 +89,10 @@ class TimeLapse {
       this.panels = data.panels.map((p) => this.makePanel(p));
       this.scrubber.max = String(this.steps.length - 1);
       this.makeLegend(data.classNames || []);
+      const atEnd = this.index >= this.known - 1;  // a growing run follows its newest frame
       this.index = Math.min(this.index, this.steps.length - 1);
-      if (data.start === "end") this.index = this.steps.length - 1;
+      if (data.start === "end" && (atEnd || this.known === undefined)) this.index = this.steps.length - 1;
+      this.known = this.steps.length;
     }
     this.layoutLoss();
     this.show(this.index, true);
