@@ -135,7 +135,7 @@ async def run(args) -> None:
     from playwright.async_api import async_playwright
 
     data = tempfile.mkdtemp(prefix="bench-audience-")
-    os.environ["LATENT_EXPLORER_DATA"] = data  # the server (a child process) inherits it
+    os.environ["LATENT_EXPLORER_STATE"] = data  # the server (a child process) inherits it
     from explorer.audience import DB_NAME, AudienceStore
 
     log = REPO / "test-artifacts"

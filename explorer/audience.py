@@ -1,6 +1,6 @@
 """The audience board's shared state: rooms, and the digits people in the room send from their phones.
 
-One SQLite database (``audience.sqlite3`` in ``data_dir()``, a git-ignored folder) in WAL mode, so
+One SQLite database (``audience.sqlite3`` in ``state_dir()``, a git-ignored folder) in WAL mode, so
 the presenter's page reads while phones write; ``PRAGMA user_version`` is the schema version. Each
 call opens its own short connection, so any thread or process may call it. A submission keeps only
 the preprocessed 28x28 digit (uint8), its latent code and a timestamp: never the original photo,
@@ -83,10 +83,11 @@ class NotPresenter(AudienceError):
     """A presenter's control without the presenter's token."""
 
 
-def data_dir() -> Path:
-    """Where the explorer keeps what it writes at run time: ``$LATENT_EXPLORER_DATA`` or the
-    repository's git-ignored ``local/`` folder."""
-    configured = os.environ.get("LATENT_EXPLORER_DATA")
+def state_dir() -> Path:
+    """Where the explorer keeps what it writes at run time (the audience board's database, live
+    runs' frames and logs): ``$LATENT_EXPLORER_STATE`` or the repository's git-ignored ``local/``
+    folder. (``$LATENT_EXPLORER_DATA`` is the trainer's data root: another thing.)"""
+    configured = os.environ.get("LATENT_EXPLORER_STATE")
     return Path(configured) if configured else Path(__file__).resolve().parent.parent / "local"
 
 

@@ -152,10 +152,10 @@ def warm_up(folder: str) -> None:
 
 @st.cache_resource(show_spinner=False)
 def audience_store() -> audience.AudienceStore:
-    """The audience board's database (``audience.data_dir()``), one per server; raises
+    """The audience board's database (``audience.state_dir()``), one per server; raises
     audience.AudienceError for a file it cannot read, OSError or sqlite3.Error for the disk (not
     cached: the next run tries again)."""
-    return audience.AudienceStore(audience.data_dir() / audience.DB_NAME)
+    return audience.AudienceStore(audience.state_dir() / audience.DB_NAME)
 
 
 def has_frames(folder) -> bool:
@@ -190,8 +190,8 @@ def timelapse_export(folders: tuple[str, ...], kind: str) -> bytes:
 @st.cache_resource(show_spinner=False)
 def live_workshop() -> workshop.Workshop:
     """The server's one workshop (live training runs): checkpoints go to ``catalogue.CHECKPOINT_DIR``,
-    live frames and logs to ``audience.data_dir()``/workshop."""
-    return workshop.Workshop(catalogue.CHECKPOINT_DIR, audience.data_dir() / "workshop")
+    live frames and logs to ``audience.state_dir()``/workshop."""
+    return workshop.Workshop(catalogue.CHECKPOINT_DIR, audience.state_dir() / "workshop")
 
 
 def refresh_checkpoints() -> None:

@@ -16,7 +16,7 @@ def _explorer_data_in_a_temporary_folder(tmp_path_factory):
     """What the explorer writes at run time (the audience board's database) goes to a temporary
     folder, for AppTest and for the servers the browser tests start (they inherit it), never into
     the repository's local/."""
-    os.environ["LATENT_EXPLORER_DATA"] = str(tmp_path_factory.mktemp("explorer-data"))
+    os.environ["LATENT_EXPLORER_STATE"] = str(tmp_path_factory.mktemp("explorer-data"))
 
 
 def fake_digits(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

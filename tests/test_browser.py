@@ -589,9 +589,9 @@ def test_a_phone_sends_a_digit_to_the_presenters_board(page, browser, server):
     assert "1 digit from the room" in page.locator('[data-testid="stMarkdownContainer"]').filter(
         has_text="from the room").first.inner_text()
     # A click on its ring (where the server's database has its code) shows it, by its number.
-    from explorer.audience import DB_NAME, AudienceStore, data_dir
+    from explorer.audience import DB_NAME, AudienceStore, state_dir
 
-    z = AudienceStore(data_dir() / DB_NAME).submissions(room)[0].z
+    z = AudienceStore(state_dir() / DB_NAME).submissions(room)[0].z
     x, y = plane.evaluate("(el, z) => el.latentPoint(z)", [float(v) for v in z])
     page.mouse.click(x, y)
     page.get_by_text(re.compile(rf"^#{number}: among the ")).first.wait_for(timeout=30_000)
