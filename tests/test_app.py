@@ -736,3 +736,36 @@ def test_the_audience_board_from_a_phone_to_the_presenters_map(app, monkeypatch)
     assert any(f"In the spotlight: #{sent}" in m.value for m in app.markdown)
     next(b for b in app.button if b.label == "Hide").click().run()
     assert not app.exception and plane_data(app, "audience-plane")["marks"] == []
+
+
+def test_train_live_starts_a_run_shows_its_frames_and_offers_the_result(app, tmp_path, monkeypatch):
+    import time
+
+    from explorer import resources, workshop
+    from tests.test_workshop import TINY
+    from train.frames import read_frames
+
+    ws = workshop.Workshop(tmp_path / "checkpoints", tmp_path / "work", TINY)
+    monkeypatch.setattr(resources, "live_workshop", lambda: ws)
+    open_page(app, "workshop")
+    app.radio(key="workshop-kind").set_value("AE")
+    next(b for b in app.button if b.label == "Start").click().run()
+    run = ws.current
+    assert not app.exception and run is not None and run.settings.kind == "AE"
+    assert any("is training in the background" in m.value for m in app.markdown)
+    assert "Cancel the run" in {b.label for b in app.button}
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            read_frames(run.live)
+            break
+        except Exception:  # noqa: BLE001 - not written yet
+            time.sleep(0.2)
+    app.run()
+    if run.state() == "running":  # (a tiny run may already be done: then it is offered below)
+        assert "workshop-player" in component_keys(app)
+    while run.state() == "running" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    app.run()
+    assert not app.exception and any("is trained and saved" in s.value for s in app.success)
+    assert f"Use {run.name}" in {b.label for b in app.button}

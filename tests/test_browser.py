@@ -595,3 +595,30 @@ def test_a_phone_sends_a_digit_to_the_presenters_board(page, browser, server):
     x, y = plane.evaluate("(el, z) => el.latentPoint(z)", [float(v) for v in z])
     page.mouse.click(x, y)
     page.get_by_text(re.compile(rf"^#{number}: among the ")).first.wait_for(timeout=30_000)
+
+
+# --- the training time-lapse --------------------------------------------------------------------
+
+def test_the_time_lapse_plays_in_the_browser_and_the_scrubber_moves_both_runs(page, server):
+    """Training time-lapse with the shipped VAE and AE: the player shows frame 0 (the untrained
+    networks), plays without a Streamlit rerun per frame, and the scrubber jumps to a step."""
+    sent = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda frame: sent.append(frame)))
+    open_view(page, server, "timelapse", model="mnist-vae-2d", compare="mnist-ae-2d")
+    player = page.locator('[data-testid="timelapse"]').first
+    player.wait_for(timeout=60_000)
+    wait_until_idle(page)
+    assert player.get_attribute("data-frame") == "0" and player.get_attribute("data-step") == "0"
+    assert page.locator('[data-testid="timelapse"] figure').count() == 2  # VAE and AE side by side
+    before = len(sent)
+    player.locator("select").select_option("4")
+    page.locator('[data-testid="timelapse-play"]').click()
+    wait_for(lambda: int(player.get_attribute("data-frame")) >= 10, what="playback")
+    assert len(sent) == before  # the frames play in the browser: nothing went to the server
+    stats = player.evaluate("el => el.timelapseStats")
+    assert len(stats["shown"]) >= 10
+    scrubber = page.locator('[data-testid="timelapse-scrubber"]')
+    scrubber.fill("5")
+    wait_for(lambda: player.get_attribute("data-frame") == "5", what="the scrubbed frame")
+    assert int(player.get_attribute("data-step")) > 0
+    assert page.locator('[data-testid="stException"]').count() == 0
