@@ -22,22 +22,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from explorer.browser import CHROMIUM, CHROMIUM_ARGS, start_server, stop_server  # noqa: E402
+from explorer.browser import CHROMIUM, CHROMIUM_ARGS, find_js, start_server, stop_server  # noqa: E402
 
 URL = "/timelapse?model=mnist-vae-2d&compare=mnist-ae-2d"
-READY_JS = """() => {
-  const find = (root) => {
-    const hit = root.querySelector('[data-testid="timelapse"]');
-    if (hit) return hit;
-    for (const el of root.querySelectorAll('*')) {
-      if (el.shadowRoot) { const f = find(el.shadowRoot); if (f) return f; }
-    }
-    return null;
-  };
-  const player = find(document);
+READY_JS = f"""() => {{
+  const player = ({find_js("timelapse")})();
   return player && player.dataset.frame !== undefined
     && !document.querySelector('[data-testid="stStatusWidget"]');
-}"""
+}}"""
 
 
 def progress(message: str) -> None:

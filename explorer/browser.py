@@ -223,17 +223,23 @@ async def session(browser, url: str, clicks: int, seed: int, vae, screenshot_dir
 
 # The plane's canvas lives in a component's open shadow root: look in the document and in every
 # shadow root (CSS locators pierce them, querySelector does not).
-FIND_PLANE_JS = """() => {
-  const find = (root) => {
-    const hit = root.querySelector('[data-testid="latent-plane"]');
+def find_js(test_id: str) -> str:
+    """A JS function returning the first element with ``data-testid`` ``test_id`` in the document or
+    in any open shadow root (a component's), or null."""
+    return f"""() => {{
+  const find = (root) => {{
+    const hit = root.querySelector('[data-testid="{test_id}"]');
     if (hit) return hit;
-    for (const e of root.querySelectorAll('*')) {
-      if (e.shadowRoot) { const inner = find(e.shadowRoot); if (inner) return inner; }
-    }
+    for (const e of root.querySelectorAll('*')) {{
+      if (e.shadowRoot) {{ const inner = find(e.shadowRoot); if (inner) return inner; }}
+    }}
     return null;
-  };
+  }};
   return find(document);
-}"""
+}}"""
+
+
+FIND_PLANE_JS = find_js("latent-plane")
 
 # Ready: the plane has decoded its first z (data-z), has a nonzero box, and the script has finished.
 LIVE_READY_JS = f"""() => {{

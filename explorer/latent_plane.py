@@ -60,7 +60,7 @@ def _component():
         from streamlit.components.v2 import component  # noqa: PLC0415 (Streamlit >= 1.51 only)
     except ImportError:
         return None
-    js = "\n".join((FRONTEND / f).read_text(encoding="utf-8") for f in ("decoder.js", "plane.js"))
+    js = "\n".join((FRONTEND / f).read_text(encoding="utf-8") for f in ("dom.js", "decoder.js", "plane.js"))
     return component(NAME, css=(FRONTEND / "plane.css").read_text(encoding="utf-8"), js=js)
 
 

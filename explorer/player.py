@@ -24,7 +24,8 @@ def _component():
         from streamlit.components.v2 import component  # noqa: PLC0415 (Streamlit >= 1.51 only)
     except ImportError:
         return None
-    js = "\n".join((FRONTEND / f).read_text(encoding="utf-8") for f in ("decoder.js", "timelapse.js"))
+    files = ("dom.js", "decoder.js", "timelapse.js")
+    js = "\n".join((FRONTEND / f).read_text(encoding="utf-8") for f in files)
     return component(NAME, css=(FRONTEND / "timelapse.css").read_text(encoding="utf-8"), js=js)
 
 

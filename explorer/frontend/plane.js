@@ -55,16 +55,6 @@ function niceStep(span) {
   return power * (unit < 1.5 ? 1 : unit < 3.5 ? 2 : unit < 7.5 ? 5 : 10);
 }
 
-function el(tag, attrs = {}, parent = null) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "text") node.textContent = v;
-    else if (k === "className") node.className = v;
-    else node.setAttribute(k, v);
-  }
-  if (parent) parent.appendChild(node);
-  return node;
-}
 
 function cached(entry, build) {
   if (!CACHE.has(entry.digest) && entry.payload) CACHE.set(entry.digest, build(entry.payload));

@@ -22,16 +22,6 @@ const TL_BASE_FPS = 8;  // frames per second at 1x
 const TL_STATS_LIMIT = 5000;
 const TL_INSTANCES = new WeakMap();
 
-function tlEl(tag, attrs = {}, parent = null) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "text") node.textContent = v;
-    else if (k === "className") node.className = v;
-    else node.setAttribute(k, v);
-  }
-  if (parent) parent.appendChild(node);
-  return node;
-}
 
 function tlFloats(b64) {
   const bytes = base64Bytes(b64);
@@ -44,25 +34,25 @@ function tlNumber(v) {
 
 class TimeLapse {
   constructor(component) {
-    const root = tlEl("div", { className: "tl", "data-testid": "timelapse", role: "group",
+    const root = el("div", { className: "tl", "data-testid": "timelapse", role: "group",
                                 "aria-roledescription": "training time-lapse" }, component.parentElement);
     this.root = root;
-    const bar = tlEl("div", { className: "tl-bar" }, root);
-    this.play = tlEl("button", { className: "tl-play", type: "button", "data-testid": "timelapse-play",
+    const bar = el("div", { className: "tl-bar" }, root);
+    this.play = el("button", { className: "tl-play", type: "button", "data-testid": "timelapse-play",
                                  "aria-label": "Play", text: "▶ Play" }, bar);
-    this.speed = tlEl("select", { className: "tl-speed", "aria-label": "Playback speed" }, bar);
+    this.speed = el("select", { className: "tl-speed", "aria-label": "Playback speed" }, bar);
     for (const s of [0.5, 1, 2, 4]) {
-      const option = tlEl("option", { value: String(s), text: `${s}×` }, this.speed);
+      const option = el("option", { value: String(s), text: `${s}×` }, this.speed);
       if (s === 1) option.selected = true;
     }
-    this.scrubber = tlEl("input", { className: "tl-scrubber", type: "range", min: "0", max: "0", step: "1",
+    this.scrubber = el("input", { className: "tl-scrubber", type: "range", min: "0", max: "0", step: "1",
                                     value: "0", "data-testid": "timelapse-scrubber",
                                     "aria-label": "Training step (log scale)" }, bar);
-    this.readout = tlEl("span", { className: "tl-readout", "aria-live": "polite" }, bar);
-    this.panelsBox = tlEl("div", { className: "tl-panels" }, root);
-    this.lossBox = tlEl("div", { className: "tl-loss" }, root);
-    this.lossCanvas = tlEl("canvas", { className: "tl-loss-canvas", role: "img" }, this.lossBox);
-    this.legend = tlEl("div", { className: "tl-legend", "aria-hidden": "true" }, root);
+    this.readout = el("span", { className: "tl-readout", "aria-live": "polite" }, bar);
+    this.panelsBox = el("div", { className: "tl-panels" }, root);
+    this.lossBox = el("div", { className: "tl-loss" }, root);
+    this.lossCanvas = el("canvas", { className: "tl-loss-canvas", role: "img" }, this.lossBox);
+    this.legend = el("div", { className: "tl-legend", "aria-hidden": "true" }, root);
     this.index = 0;
     this.playing = false;
     this.lastTick = 0;
@@ -99,19 +89,19 @@ class TimeLapse {
   }
 
   makePanel(p) {
-    const figure = tlEl("figure", { className: "tl-panel" }, this.panelsBox);
-    tlEl("figcaption", { className: "tl-title", text: p.title }, figure);
-    const canvas = tlEl("canvas", { className: "tl-points", role: "img",
+    const figure = el("figure", { className: "tl-panel" }, this.panelsBox);
+    el("figcaption", { className: "tl-title", text: p.title }, figure);
+    const canvas = el("canvas", { className: "tl-points", role: "img",
                                     "aria-label": `${p.title}: the codes of ${p.n} test inputs` }, figure);
     let tiles = null;
     if (p.manifold) {
       const side = Math.round(Math.sqrt(p.manifold.k));
-      tiles = tlEl("canvas", { className: "tl-tiles", width: String(side * p.manifold.w),
+      tiles = el("canvas", { className: "tl-tiles", width: String(side * p.manifold.w),
                                height: String(side * p.manifold.h), role: "img",
                                "aria-label": `${p.title}: decoded manifold` }, figure);
     }
-    const when = tlEl("div", { className: "tl-when" }, figure);
-    tlEl("div", { className: "tl-axes", text: p.axes }, figure);
+    const when = el("div", { className: "tl-when" }, figure);
+    el("div", { className: "tl-axes", text: p.axes }, figure);
     const labels = base64Bytes(p.labels);
     return {
       ...p, canvas, tiles, when, labels, points: tlFloats(p.points),
@@ -122,8 +112,8 @@ class TimeLapse {
   makeLegend(names) {
     this.legend.replaceChildren();
     names.forEach((name, i) => {
-      const item = tlEl("span", { className: "tl-key" }, this.legend);
-      tlEl("span", { className: "tl-swatch" }, item).style.background = this.colors[i % this.colors.length];
+      const item = el("span", { className: "tl-key" }, this.legend);
+      el("span", { className: "tl-swatch" }, item).style.background = this.colors[i % this.colors.length];
       item.appendChild(document.createTextNode(name));
     });
   }
