@@ -371,11 +371,11 @@ def _chaikin(points: np.ndarray, iterations: int) -> np.ndarray:
 
 
 def _polyline(draw: ImageDraw.ImageDraw, path: np.ndarray, width: float, fill) -> None:
-    """A polyline with round joints and round caps."""
+    """A polyline drawn with a round brush (a disc at every point: Pillow's wide joints leave pinholes)."""
     xy = [tuple(p) for p in path]
-    draw.line(xy, fill=fill, width=max(1, round(width)), joint="curve")
+    draw.line(xy, fill=fill, width=max(1, round(width)))
     r = width / 2
-    for x, y in (xy[0], xy[-1]):
+    for x, y in xy:
         draw.ellipse((x - r, y - r, x + r, y + r), fill=fill)
 
 

@@ -165,7 +165,7 @@ def test_a_long_thin_stroke_is_a_digit():
     ImageDraw.Draw(strip).line([(300, 0), (1700, 0)], fill=20)
     x = to_mnist(encode(strip)).image
     h, w = ink_bbox(x)
-    assert w >= 18 and h <= 2  # a horizontal bar fitted in the 20x20 box
+    assert w >= 18 and h <= 4  # a horizontal bar fitted in the 20x20 box, thickened to MNIST's strokes
 
 
 @pytest.mark.parametrize("size", [(8000, 5000), (40_000_000, 1)], ids=["8000x5000", "40000000x1"])
