@@ -232,13 +232,16 @@ def ink_map(gray: np.ndarray) -> InkMap:
 
     The paper's brightness under dark ink is a grey closing of the image (Soille, Morphological
     Image Analysis, ch. 4) in square windows ``BACKGROUND_WINDOW`` of the shorter side, wider than
-    any stroke, so ink is removed and the light is kept; dark ink's contrast is ``1 - gray / paper``
-    (illumination multiplies), and where that paper is darker than ``DESK`` of the brightest there
-    is a desk, not paper. Light ink on dark paper uses the opening likewise. ``_polarity`` decides
-    which. Pictures whose shorter side is under ``MIN_LOCAL_SIDE``, or with ink blobs wider than
-    the windows and nothing else, use one paper level for the whole picture (its 90th or 10th
-    percentile).
-    Raises UploadError if there is no contrast at all (a blank page).
+    any stroke, so ink is removed and the light is kept. Dark ink's contrast is ``(paper - gray) /
+    paper``: illumination multiplies, so a lamp or a shadow cancels (a paper darker than
+    ``DARKEST_PAPER`` of the brightest divides as if it were that, so a desk's grain is not
+    magnified); where the paper is darker than ``DESK`` of the brightest there is a desk, and no
+    ink. Light ink on dark paper uses the opening, as ``(gray - paper) / (1 - paper)``.
+    ``_polarity`` decides which. Pictures whose shorter side is under ``MIN_LOCAL_SIDE``, or with
+    ink blobs wider than the windows and nothing else, use one paper level for the whole picture
+    (its 90th or 10th percentile).
+    Raises UploadError if there is no contrast at all (a blank page), or, with one paper level, if
+    the ink's border is no edge in the picture (a lamp fading across a blank page).
     """
     h, w = gray.shape
     if min(h, w) >= MIN_LOCAL_SIDE:
