@@ -769,3 +769,17 @@ def test_train_live_starts_a_run_shows_its_frames_and_offers_the_result(app, tmp
     app.run()
     assert not app.exception and any("is trained and saved" in s.value for s in app.success)
     assert f"Use {run.name}" in {b.label for b in app.button}
+
+
+def test_a_picture_of_two_digits_uses_the_largest_and_says_so(app):
+    image = Image.new("L", (440, 220), 240)
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((30, 30, 150, 190), outline=20, width=12)  # a 0
+    draw.line([(260, 40), (390, 40), (300, 190)], fill=20, width=12)  # a 7 beside it
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    open_page(app, "draw")
+    app.file_uploader(key="upload").set_value(("two.png", buffer.getvalue(), "image/png")).run()
+    assert not app.exception and not app.error
+    assert any("2 digits" in i.value and "largest" in i.value for i in app.info)
+    assert "as MNIST input (inverted)" in image_captions(app)

@@ -31,6 +31,7 @@ PICKED = state.Key("audience-picked")  # the id of the submission the presenter 
 CLIENT = state.Key("audience-client")  # a random id of this phone's session, for the rate limit
 ROUND = state.Key("audience-round")  # bumped after each submission: a fresh canvas and uploader
 SENT = state.Key("audience-sent")  # the id of this phone's last submission
+NOTES = state.Key("audience-notes")  # what preprocessing said of it (e.g. several digits)
 POLL_S = 1.0  # the presenter's map looks for new digits this often
 VOTES = 5  # a digit's predicted class: the vote of its 5 nearest test digits in latent space
 
@@ -79,16 +80,20 @@ def phone(store: audience.AudienceStore, code: str) -> None:
     if sent is not None:
         st.success(f"Sent! Your digit is **#{sent}** on the screen. Draw another one if you like.",
                    icon=":material/check_circle:")
+        for note in NOTES.get([]):
+            st.info(note, icon=":material/info:")
 
 
 def send(store: audience.AudienceStore, room: audience.Room, m: inference.ExplorerModel, data: bytes) -> bool:
     """Preprocess, encode and submit ``data`` (PNG or JPEG bytes); says why on the page if it cannot.
     Returns whether it was stored."""
     try:
-        x = to_mnist(data).image
+        result = to_mnist(data)
     except UploadError as e:
         st.error(f"That does not work as a digit: {e}", icon=":material/warning:")
         return False
+    NOTES.set(list(result.notes))  # e.g. several digits: the largest is sent (shown after the rerun)
+    x = result.image
     z = inference.encode(m.model, x[None])[0]
     try:
         SENT.set(store.submit(room.code, CLIENT.get(), x, z))

@@ -38,11 +38,14 @@ def render() -> None:
         other_name = ui.compare_picker("Compare with", m.name, NEED.fits, COMPARE)
     given = latest_input(drawing, upload)
     if given is None:
-        plane_col.info("Draw a digit on the canvas or upload a photo. It is converted like MNIST: grayscale, "
-                       "inverted if the paper is light, cropped to the ink, fitted in 20×20 keeping its "
-                       "aspect, and centred by its centre of mass in 28×28.")
+        plane_col.info("Draw a digit on the canvas or upload a photo. It is cleaned (uneven light, a desk "
+                       "around the page, specks) and converted like MNIST: light ink on black, strokes of "
+                       "MNIST's width, fitted in 20×20 keeping its aspect, and centred by its centre of mass "
+                       "in 28×28.")
         return
     result, source = given.digit, given.name
+    for note in result.notes:  # e.g. several digits in one picture: the largest is used
+        input_col.info(note, icon=":material/info:")
     x = result.image
     models = ui.with_comparison(m, other_name)
     codes = {model.name: inference.encode(model.model, x[None])[0] for model in models}
