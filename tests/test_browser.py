@@ -604,7 +604,7 @@ def test_the_time_lapse_plays_in_the_browser_and_the_scrubber_moves_both_runs(pa
     networks), plays without a Streamlit rerun per frame, and the scrubber jumps to a step."""
     sent = []
     page.on("websocket", lambda ws: ws.on("framesent", lambda frame: sent.append(frame)))
-    open_view(page, server, "timelapse", model="mnist-vae-2d", compare="mnist-ae-2d")
+    page.goto(f"{server}/timelapse?model=mnist-vae-2d&compare=mnist-ae-2d", timeout=60_000)
     player = page.locator('[data-testid="timelapse"]').first
     player.wait_for(timeout=60_000)
     wait_until_idle(page)

@@ -31,6 +31,9 @@ PICKED = state.Key("audience-picked")  # the id of the submission the presenter 
 CLIENT = state.Key("audience-client")  # a random id of this phone's session, for the rate limit
 ROUND = state.Key("audience-round")  # bumped after each submission: a fresh canvas and uploader
 SENT = state.Key("audience-sent")  # the id of this phone's last submission
+CANVAS = state.Key("audience-canvas")  # the phone's drawing canvas (a new one each round)
+UPLOAD = state.Key("audience-upload")  # the phone's uploader (a new one each round)
+REFUSED = state.Key("audience-refused")  # why the presenter's last control was refused, to show once
 NOTES = state.Key("audience-notes")  # what preprocessing said of it (e.g. several digits)
 POLL_S = 1.0  # the presenter's map looks for new digits this often
 VOTES = 5  # a digit's predicted class: the vote of its 5 nearest test digits in latent space
@@ -66,9 +69,9 @@ def phone(store: audience.AudienceStore, code: str) -> None:
     ROUND.default(0)
     n = ROUND.get()
     st.markdown("**Draw one digit** (0–9) with your finger, as large as the box, then send it to the screen.")
-    drawing = draw.canvas_png(key=f"audience-canvas-{n}")
+    drawing = draw.canvas_png(key=round_key(CANVAS, n))
     upload = st.file_uploader("…or a photo of a digit on paper", type=["png", "jpg", "jpeg"],
-                              key=f"audience-upload-{n}")
+                              key=round_key(UPLOAD, n))
     if st.button("Send to the screen", type="primary", icon=":material/send:", use_container_width=True):
         data = upload.getvalue() if upload is not None else drawing
         if data is None:
@@ -82,6 +85,11 @@ def phone(store: audience.AudienceStore, code: str) -> None:
                    icon=":material/check_circle:")
         for note in NOTES.get([]):
             st.info(note, icon=":material/info:")
+
+
+def round_key(key: state.Key, n: int) -> str:
+    """The key of ``key``'s widget in round ``n`` (a fresh, empty widget after each submission)."""
+    return f"{key.key}-{n}"
 
 
 def send(store: audience.AudienceStore, room: audience.Room, m: inference.ExplorerModel, data: bytes) -> bool:
@@ -171,10 +179,11 @@ def control(label: str, action, code: str, token: str, *args, icon: str | None =
         try:
             action(code, token, *args)
         except audience.AudienceError as e:
-            st.session_state["audience-refused"] = str(e)
+            REFUSED.set(str(e))
 
     st.button(label, icon=icon, on_click=run, key=f"audience-{label}")
-    refused = st.session_state.pop("audience-refused", None)
+    refused = REFUSED.get()
+    REFUSED.clear()
     if refused:
         st.error(refused)
 

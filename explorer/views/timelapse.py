@@ -11,6 +11,7 @@ from explorer import catalogue, player, resources, state, testdata, ui
 NEED = catalogue.NEEDS["timelapse"]  # what this page needs of the picked model (frames: checked here)
 COMPARE = state.Param("compare", "tl-compare", state.parse_text)
 PARAMS = (COMPARE,)
+MADE = state.Key("tl-made")  # the folders whose GIF and MP4 this session has made
 
 
 def render() -> None:
@@ -52,7 +53,7 @@ def render() -> None:
 
 def exports(folders: tuple[str, ...]) -> None:
     """GIF and MP4 of the side-by-side time-lapse, made on request (a few seconds) and kept."""
-    made = st.session_state.get("tl-made") == folders
+    made = MADE.get() == folders
     if not made:
         if st.button("Make a GIF and an MP4 of this time-lapse", icon=":material/movie:"):
             with st.spinner("Drawing the frames and encoding them…"):
@@ -62,7 +63,7 @@ def exports(folders: tuple[str, ...]) -> None:
                 except (RuntimeError, ValueError, OSError) as e:
                     st.error(f"The animation could not be made: {e}")
                     return
-            st.session_state["tl-made"] = folders
+            MADE.set(folders)
             made = True
     if made:
         stem = "-vs-".join(f.rsplit("/", 1)[-1] for f in folders)

@@ -14,6 +14,9 @@ from train import CheckpointError
 PARAMS = ()
 POLL_S = 1.0  # the live view looks for new frames this often
 SEEN = state.Key("workshop-finished")  # the finished run this session has already listed
+KIND = state.Key("workshop-kind")  # the form's choices
+BETA = state.Key("workshop-beta")
+EPOCHS = state.Key("workshop-epochs")
 
 
 def render() -> None:
@@ -41,10 +44,10 @@ def form(ws: workshop.Workshop) -> None:
                 "It trains in a background process on one core (about 15 s an epoch on a laptop CPU); "
                 "the finished model is saved like the shipped ones and appears in the sidebar.")
     kind_col, beta_col, epochs_col = st.columns(3)
-    kind = kind_col.radio("Kind", list(workshop.KINDS), horizontal=True, key="workshop-kind")
+    kind = kind_col.radio("Kind", list(workshop.KINDS), horizontal=True, key=KIND.key)
     beta = beta_col.slider("β (β-VAE)", *workshop.BETAS, value=4.0, step=0.1, disabled=kind != "β-VAE",
-                           key="workshop-beta")
-    epochs = epochs_col.slider("Epochs", 1, workshop.MAX_EPOCHS, value=5, key="workshop-epochs")
+                           key=BETA.key)
+    epochs = epochs_col.slider("Epochs", 1, workshop.MAX_EPOCHS, value=5, key=EPOCHS.key)
     if st.button("Start", type="primary", icon=":material/play_arrow:"):
         try:
             ws.start(workshop.Settings(kind, int(epochs), float(beta)))
