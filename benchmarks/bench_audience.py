@@ -100,8 +100,13 @@ async def phone(browser, url: str, room: str, number: int, seconds: float, error
             await page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
                 files=[{"name": name, "mimeType": "image/jpeg", "buffer": photo(int(name[6:-4]))}])
             await page.get_by_text(name).first.wait_for(timeout=60_000)
-            await page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-                                         timeout=60_000, polling=50)  # the upload's rerun
+            # The upload's own rerun: wait until the app has been idle for half a second, as a person
+            # looks at the chosen photo before tapping (a tap while it runs can be lost: see README).
+            idle_since = None
+            while idle_since is None or time.monotonic() - idle_since < 0.5:
+                busy = await page.locator('[data-testid="stStatusWidget"]').count()
+                idle_since = None if busy else (idle_since or time.monotonic())
+                await asyncio.sleep(0.05)
             tapped = time.monotonic()
             await send.tap(timeout=60_000)
             deadline = time.monotonic() + 60
