@@ -550,8 +550,8 @@ def test_concurrent_sessions_dragging_the_live_plane_each_see_their_own_decode(s
 
 def test_a_phone_sends_a_digit_to_the_presenters_board(page, browser, server):
     """The presenter starts a board; a phone (390x844, touch) opens its page with the room code from
-    the presenter's screen, sends a photo of a digit, and it appears on the presenter's live map; a
-    second digit at once hits the rate limit; a wrong room code is refused."""
+    the presenter's screen, draws a 7 with a finger and sends it, and it appears on the presenter's
+    live map; a second digit at once (a photo) hits the rate limit; a wrong room code is refused."""
     page.goto(f"{server}/audience?model=mnist-vae-2d", timeout=60_000)
     page.get_by_role("button", name="Start an audience board").click(timeout=60_000)
     room = wait_for(lambda: urllib.parse.parse_qs(urllib.parse.urlparse(
@@ -563,10 +563,19 @@ def test_a_phone_sends_a_digit_to_the_presenters_board(page, browser, server):
                                         is_mobile=True, device_scale_factor=3)
     phone = phone_context.new_page()
     try:
-        open_view(phone, server, "audience", room=room)
+        phone.goto(f"{server}/audience?room={room}", timeout=60_000)
         send = phone.get_by_role("button", name="Send to the screen")
-        phone.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
-            files=[{"name": "four.jpg", "mimeType": "image/jpeg", "buffer": photo_jpeg()}])
+        canvas = phone.locator("canvas.upper-canvas").first  # a digit drawn with a finger
+        canvas.wait_for(timeout=60_000)
+        canvas.scroll_into_view_if_needed()
+        wait_until_idle(phone)
+        box = canvas.bounding_box()
+
+        def at(fx: float, fy: float) -> tuple[float, float]:
+            return box["x"] + fx * box["width"], box["y"] + fy * box["height"]
+
+        finger_stroke(phone_context, phone, [at(0.25 + 0.5 * i / 10, 0.2) for i in range(11)])
+        finger_stroke(phone_context, phone, [at(0.75 - 0.3 * i / 14, 0.2 + 0.65 * i / 14) for i in range(15)])
         wait_until_idle(phone)
         send.tap()
         sent = wait_for(lambda: phone.get_by_text(re.compile(r"^Sent! Your digit is #\d+")).first.inner_text(
@@ -622,3 +631,51 @@ def test_the_time_lapse_plays_in_the_browser_and_the_scrubber_moves_both_runs(pa
     wait_for(lambda: player.get_attribute("data-frame") == "5", what="the scrubbed frame")
     assert int(player.get_attribute("data-step")) > 0
     assert page.locator('[data-testid="stException"]').count() == 0
+
+
+# --- touch: a finger draws --------------------------------------------------------------------------
+
+def finger_stroke(context, page, points) -> None:
+    """A finger dragged through ``points`` (viewport px): real touch events (touchStart, touchMove
+    at each point, touchEnd) through the Chrome DevTools Protocol, as a phone's screen sends them."""
+    cdp = context.new_cdp_session(page)
+
+    def touch(kind: str, at: list) -> None:
+        cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": x, "y": y} for x, y in at]})
+
+    touch("touchStart", points[:1])
+    for point in points[1:]:
+        touch("touchMove", [point])
+        time.sleep(0.015)
+    touch("touchEnd", [])
+    cdp.detach()
+
+
+@pytest.mark.parametrize("viewport", [(390, 844), (820, 1180)], ids=["phone", "tablet"])
+def test_a_finger_draws_a_digit_on_a_phone_or_a_tablet(browser, server, viewport):
+    """On a touch screen the canvas takes a finger's strokes (it draws, the page does not scroll),
+    and each stroke reaches the page as an MNIST input, as with a mouse."""
+    width, height = viewport
+    context = browser.new_context(viewport={"width": width, "height": height}, has_touch=True, is_mobile=True,
+                                  device_scale_factor=2)
+    page = context.new_page()
+    try:
+        open_view(page, server, "draw", model="mnist-vae-2d", compare="none")
+        canvas = page.locator("canvas.upper-canvas").first
+        canvas.wait_for(timeout=30_000)
+        canvas.scroll_into_view_if_needed()
+        wait_until_idle(page)
+        box = canvas.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width  # the canvas fits the screen
+        scrolled = page.evaluate("() => window.scrollY")
+        def at(fx: float, fy: float) -> tuple[float, float]:
+            return box["x"] + fx * box["width"], box["y"] + fy * box["height"]
+
+        finger_stroke(context, page, [at(0.5, 0.15 + 0.7 * i / 24) for i in range(25)])  # a 1
+        first = wait_for(lambda: image_src(page, "as MNIST input"), what="the finger's digit")
+        assert page.evaluate("() => window.scrollY") == scrolled  # the finger drew; it did not scroll
+        finger_stroke(context, page, [at(0.3 + 0.4 * i / 12, 0.2) for i in range(13)])  # a bar: a 7
+        wait_for(lambda: image_src(page, "as MNIST input") != first, what="the second stroke's digit")
+        assert page.locator('[data-testid="stException"]').count() == 0
+    finally:
+        context.close()
