@@ -122,7 +122,7 @@ METRIC_TYPES: dict[str, Check] = {
     "active_units": _active_units, "active_unit_threshold": _number(0),
     "kl_per_dim": _per_dimension(), "mean_variance_per_dim": _per_dimension(0),
     "evaluation_seconds": _number(0), "wall_time_s": _number(0), "frames_seconds": _number(0),
-    "binarized": _flag,
+    "processes": _whole(1), "binarized": _flag,
     "units": _text, "device": _text, "device_name": _text, "torch": _text,
     "precision": _text, "precision_requested": _text, "cpu_capability": _text,
     "history": _history,

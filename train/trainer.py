@@ -258,6 +258,37 @@ def kl_weight(config: TrainConfig, step: int, steps_per_epoch: int) -> float:
     return config.model.beta * min(1.0, step / (config.kl_warmup_epochs * steps_per_epoch))
 
 
+class _Objective(torch.nn.Module):
+    """The training loss as a module's forward, so that DistributedDataParallel (which synchronises
+    gradients through forward) can wrap it: forward(x, y, weight) -> (mean loss, LossTerms)."""
+
+    def __init__(self, model: LatentModel, n_samples: int):
+        super().__init__()
+        self.model = model
+        self.n_samples = n_samples
+
+    def forward(self, x, y, weight: float):
+        terms = self.model.objective(x, y, n_samples=self.n_samples)
+        return terms.training_loss(weight).mean(), terms
+
+
+def distributed_context(device: torch.device) -> tuple[int, int, torch.device]:
+    """(rank, world size, this process's device) under ``torchrun`` (WORLD_SIZE > 1 in the
+    environment): joins the process group, gloo on the CPU and NCCL on CUDA (each process on
+    cuda:LOCAL_RANK); (0, 1, device) otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, device
+    from torch import distributed as dist  # noqa: PLC0415
+
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), dist.get_world_size(), device
+
+
 def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
     """Fit one model on a dataset's training split and report test metrics.
 
@@ -275,8 +306,9 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
     could exceed their size cap (``train.frames.check_frames_budget``).
     """
     device = pick_device(config.device)
+    rank, world, device = distributed_context(device)
     precision = resolve_precision(config.precision, device)
-    if config.out:
+    if config.out and rank == 0:
         check_output_folder(config.out)
     data = data or load_dataset(config.dataset, config.data_root)
     # The model's input shape and number of classes are the dataset's. Raises ValueError for a
@@ -294,6 +326,9 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
 
     model = build_model(model_config).to(device)
     optimizer = make_adam(model, config.lr)
+    objective = None
+    if world > 1:  # torchrun: each process takes its share of every batch; DDP averages the gradients
+        objective = torch.nn.parallel.DistributedDataParallel(_Objective(model, config.n_samples))
     steps_per_epoch = -(-n_train // config.batch_size)
     scheduler = None
     if config.lr_final is not None:
@@ -307,7 +342,7 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
     step_count = 0
     start = time.perf_counter()
     recorder = None
-    if n_frames:  # frame 0: the untrained network (recording uses no global random state)
+    if n_frames and rank == 0:  # frame 0: the untrained network (recording uses no global random state)
         recorder = FrameRecorder(model, x_test, data.test_y.to(device), n_frames=n_frames,
                                  total_steps=config.epochs * steps_per_epoch, steps_per_epoch=steps_per_epoch,
                                  seed=config.seed)
@@ -319,13 +354,18 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
         x_epoch = binarize(x_train, generator) if config.binarize else x_train
         running = torch.zeros((), device=device)
         bar = tqdm(range(steps_per_epoch), desc=f"{model_config.kind} epoch {epoch}/{config.epochs}",
-                   unit="step", disable=not config.progress, leave=False)
+                   unit="step", disable=not config.progress or rank != 0, leave=False)
         for step in bar:
             idx = order[step * config.batch_size : (step + 1) * config.batch_size]
             step_count += 1
             with autocast:
-                terms = model.objective(x_epoch[idx], y_train[idx], n_samples=config.n_samples)
-                loss = terms.training_loss(kl_weight(config, step_count, steps_per_epoch)).mean()
+                if objective is None:
+                    terms = model.objective(x_epoch[idx], y_train[idx], n_samples=config.n_samples)
+                    loss = terms.training_loss(kl_weight(config, step_count, steps_per_epoch)).mean()
+                else:  # this process's share of the batch (the same batch in every process)
+                    share = idx[rank::world]
+                    loss, terms = objective(x_epoch[share], y_train[share],
+                                            kl_weight(config, step_count, steps_per_epoch))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -339,13 +379,19 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
                     _write_live_frames(recorder, config.live_frames)
             if step % 50 == 49:
                 bar.set_postfix(loss=f"{running.item() / (step + 1):.2f}")
+        if world > 1:  # the mean over every process's share, as one process would report it
+            from torch import distributed as dist  # noqa: PLC0415
+
+            dist.all_reduce(running)
+            running /= world
         train_loss = running.item() / steps_per_epoch
         test = mean_objective(model, x_test, y_test)
         history.append({"epoch": epoch, "train_loss": train_loss, "test_loss": test["loss"],
                         "test_recon": test["recon"], "test_kl": test["kl"],
                         "seconds": round(time.perf_counter() - start, 2)})
-        tqdm.write(f"{model_config.kind} epoch {epoch:3d}: train loss {train_loss:8.3f}  "
-                   f"test loss {test['loss']:8.3f} nats/input")
+        if rank == 0:
+            tqdm.write(f"{model_config.kind} epoch {epoch:3d}: train loss {train_loss:8.3f}  "
+                       f"test loss {test['loss']:8.3f} nats/input")
         if config.target_loss is not None and test["loss"] <= config.target_loss:
             break
     frames = None
@@ -354,6 +400,9 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
         frames = recorder.frames()
         _write_live_frames(recorder, config.live_frames)
     wall = time.perf_counter() - start
+    if rank != 0:  # process 0 evaluates and writes the checkpoint, metrics and frames
+        model.eval()
+        return TrainResult(model=model, metrics={"history": history, "rank": rank}, checkpoint=None)
 
     metrics = evaluate_model(model, x_test, y_test, k=config.iwae_samples, elbo_samples=config.eval_samples,
                              seed=config.seed, progress=config.progress)
@@ -365,6 +414,8 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
                     "cpu_capability": cpu_capability(), "history": history})
     if recorder is not None:
         metrics["frames_seconds"] = round(recorder.seconds, 2)
+    if world > 1:
+        metrics["processes"] = world
     model.eval()
     checkpoint = None
     if config.out:
