@@ -122,3 +122,40 @@ def test_metric_lines_read_the_headline_metrics_once_for_every_place_that_shows_
     assert [line.label for line in metric_lines(dae)] == ["test reconstruction NLL", "from corrupted inputs"]
     assert metric_lines(dae)[1].detail == "mask noise, level 0.3"
     assert metric_lines({}) == [] and headline({}) == "no test metrics"
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_the_parameter_count_from_sizes_matches_the_network_torch_builds(arch):
+    """ModelConfig counts weights without torch (train/config.py); the count must be what
+    train.models builds, for every kind, likelihood and latent size."""
+    import itertools
+
+    import torch
+
+    from train.config import LIKELIHOODS, MODEL_KIND_NAMES
+    from train.models import build_model
+
+    hidden = [(512, 256), (64, 32, 16)] if arch == "mlp" else [(32, 64, 128), (8, 16, 24)]
+    for kind, likelihood, latent_dim, hidden_dims in itertools.product(MODEL_KIND_NAMES, LIKELIHOODS, (1, 2, 16),
+                                                                       hidden):
+        config = ModelConfig(kind=kind, arch=arch, likelihood=likelihood, latent_dim=latent_dim,
+                             hidden_dims=hidden_dims, n_classes=7)
+        with torch.device("meta"):
+            built = build_model(config)
+        assert config.parameter_count() == sum(p.numel() for p in built.parameters()), config
+
+
+def test_reading_and_checking_checkpoints_does_not_import_torch():
+    """The explorer's model list reads every checkpoint's JSON through train.schema: that must not
+    wait for torch (~1.5 s to import), and neither must `from train import ...` of the config names."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from train import CheckpointError, ModelConfig, read_config; "
+            "from train.schema import read_metadata; from explorer.catalogue import list_checkpoints; "
+            f"assert list_checkpoints({str(SHIPPED)!r}); print(sorted(m for m in ('torch', 'torchvision') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=SHIPPED.parent)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"

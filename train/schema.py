@@ -24,8 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .checkpoint import CONFIG_FILE, METRICS_FILE, CheckpointError, read_config, read_metrics
-from .data import DATASETS
-from .models import ModelConfig
+from .config import DATASETS, ModelConfig
 
 Check = Callable[[object, ModelConfig], str | None]  # a value -> None if it fits, else what is wrong
 
