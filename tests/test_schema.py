@@ -136,8 +136,8 @@ def test_the_parameter_count_from_sizes_matches_the_network_torch_builds(arch):
     from train.models import build_model
 
     hidden = [(512, 256), (64, 32, 16)] if arch == "mlp" else [(32, 64, 128), (8, 16, 24)]
-    for kind, likelihood, latent_dim, hidden_dims in itertools.product(MODEL_KIND_NAMES, LIKELIHOODS, (1, 2, 16),
-                                                                       hidden):
+    sizes = itertools.product(MODEL_KIND_NAMES, LIKELIHOODS, (1, 2, 16), hidden)
+    for kind, likelihood, latent_dim, hidden_dims in sizes:
         config = ModelConfig(kind=kind, arch=arch, likelihood=likelihood, latent_dim=latent_dim,
                              hidden_dims=hidden_dims, n_classes=7)
         with torch.device("meta"):
