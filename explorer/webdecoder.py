@@ -1,5 +1,11 @@
 """A model's decoder and likelihood mean as data the browser runs: a small JSON spec of layers plus
-one flat float32 buffer of weights. No streamlit.
+one flat float32 buffer of weights. No streamlit, and no torch unless a torch model is exported.
+
+The spec follows from the model's config alone (``decoder_layout``: the layers ``train.models``
+builds, named by their state-dict keys), so ``export_checkpoint`` reads a checkpoint's weights with
+safetensors' NumPy reader and never waits for torch to import (the first page's decoder).
+``export_decoder`` exports a torch model and first walks its modules, checking that they are the
+layers of the layout: a new layer type fails there, loudly, instead of decoding wrongly.
 
 The browser side is ``explorer/frontend/decoder.js`` (``createDecoder(spec, weights)``), which runs
 the same layers in the same order and must agree with ``inference.decode`` to 1e-4 per pixel
@@ -32,14 +38,21 @@ import base64
 import hashlib
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import nn
 
-from train import LatentModel
-from train.models import LIKELIHOOD_TYPES, ConvDecoder, MLPDecoder
+from train import CheckpointError, ModelConfig
+from train.checkpoint import WEIGHTS_FILE
+from train.config import LIKELIHOOD_OUTPUTS
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from train.models import LatentModel
 
 FORMAT = "latent-explorer-decoder/1"
 WEIGHT_DTYPES = ("float32", "float16")
@@ -79,94 +92,157 @@ class BrowserDecoder:
         return int(self.weights.size)
 
 
-def _layer_ops(module: nn.Module, shape: tuple[int, ...], chunks: list[np.ndarray],
-               offset: int) -> tuple[list[dict], tuple[int, ...], int]:
-    """The spec ops of one layer applied to an activation of ``shape``; its weights are appended to
-    ``chunks``. returns (ops, output shape, next offset)."""
+def decoder_layout(config: ModelConfig) -> list[dict]:
+    """The layers ``train.models.make_decoder`` builds for ``config``, in forward order, as spec ops
+    without weight offsets; a layer with weights names them by state-dict prefix (``"key"``, e.g.
+    "decoder.net.0": its ".weight" and ".bias").
 
-    def add(t: torch.Tensor) -> int:
-        nonlocal offset
-        start = offset
-        array = t.detach().to(torch.float32).cpu().numpy().reshape(-1)
-        chunks.append(array)
-        offset += array.size
-        return start
+    MLP: Linear layers of widths [d + n_c, *reversed(hidden_dims), k * C * H * W] with ReLU between,
+    then a reshape to [k * C, H, W]. Conv: Linear to c2 * H/4 * W/4, ReLU, reshape to
+    [c2, H/4, W/4], then 3x3 transposed convolutions c2 -> c2 (stride 2), ReLU, c2 -> c1 (stride 2),
+    ReLU, c1 -> k * C (stride 1). k = ``LIKELIHOOD_OUTPUTS[likelihood]``.
+    Raises UnsupportedDecoder for a likelihood or data shape the browser does not run.
+    """
+    if config.likelihood not in LIKELIHOOD_OUTPUTS:
+        raise UnsupportedDecoder(f"no browser mean for the {config.likelihood!r} likelihood")
+    if len(config.data_shape) != 3:
+        raise UnsupportedDecoder(f"the browser decodes images [C, H, W], not data of shape "
+                                 f"{list(config.data_shape)}")
+    k = LIKELIHOOD_OUTPUTS[config.likelihood]
+    channels, height, width = config.data_shape
+    n_in = config.latent_dim + (config.n_classes if config.conditional else 0)
+
+    def linear(key: str, n_in: int, n_out: int) -> dict:
+        return {"op": "linear", "in": n_in, "out": n_out, "key": key}
+
+    if config.arch == "mlp":
+        widths = [n_in, *reversed(config.hidden_dims), k * channels * height * width]
+        ops: list[dict] = []
+        for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+            ops += [linear(f"decoder.net.{2 * i}", a, b), {"op": "relu"}]
+        return [*ops[:-1], {"op": "reshape", "shape": [k * channels, height, width]}]
+    c1, c2, _ = config.hidden_dims
+    grid = [c2, height // 4, width // 4]
+    ops = [linear("decoder.dense.0", n_in, math.prod(grid)), {"op": "relu"}, {"op": "reshape", "shape": grid}]
+    shape = grid
+    for i, (c_out, stride, pad_out) in enumerate(((c2, 2, 1), (c1, 2, 1), (k * channels, 1, 0))):
+        out = [c_out, (shape[1] - 1) * stride - 2 + 3 + pad_out, (shape[2] - 1) * stride - 2 + 3 + pad_out]
+        ops.append({"op": "conv_transpose", "in": shape[0], "out": c_out, "kernel": [3, 3],
+                    "stride": [stride, stride], "padding": [1, 1], "output_padding": [pad_out, pad_out],
+                    "in_shape": list(shape), "out_shape": out, "key": f"decoder.net.{2 * i}"})
+        ops.append({"op": "relu"})
+        shape = out
+    return ops[:-1]
+
+
+def export_weights(config: ModelConfig, state: Mapping[str, np.ndarray]) -> BrowserDecoder:
+    """The decoder of a model of ``config`` with the weights ``state`` (a state dict as NumPy
+    arrays, e.g. read from model.safetensors) as a ``BrowserDecoder``.
+
+    Raises UnsupportedDecoder (a ValueError) if the layout has no browser equivalent or ``state``
+    holds decoder weights the layout does not use, and CheckpointError if a weight is missing or
+    has the wrong shape.
+    """
+    ops = decoder_layout(config)
+    chunks: list[np.ndarray] = []
+    offset = 0
+    used = set()
+    for op in ops:
+        key = op.pop("key", None)
+        if key is None:
+            continue
+        if op["op"] == "linear":
+            shapes = {"weight": (op["out"], op["in"]), "bias": (op["out"],)}
+        else:
+            shapes = {"weight": (op["in"], op["out"], *op["kernel"]), "bias": (op["out"],)}
+        for part, shape in shapes.items():
+            name = f"{key}.{part}"
+            array = state.get(name)
+            if array is None or tuple(array.shape) != shape:
+                found = "missing" if array is None else f"of shape {list(array.shape)}"
+                raise CheckpointError(f"the decoder weight {name} is {found}; the config needs {list(shape)}")
+            op["w" if part == "weight" else "b"] = offset
+            chunks.append(np.asarray(array, dtype=np.float32).reshape(-1))
+            offset += chunks[-1].size
+            used.add(name)
+    unknown = sorted(k for k in state if k.startswith("decoder.") and k not in used)
+    if unknown:
+        raise UnsupportedDecoder(f"the browser decoder does not know the weights {unknown[:3]}")
+    n_classes = config.n_classes if config.conditional else 0
+    spec = {"format": FORMAT, "latent_dim": config.latent_dim, "n_classes": n_classes,
+            "input": config.latent_dim + n_classes, "likelihood": config.likelihood,
+            "image": list(config.data_shape), "layers": ops}
+    weights = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode() + weights.tobytes()).hexdigest()[:16]
+    return BrowserDecoder(spec, weights, digest)
+
+
+def export_checkpoint(folder: str | Path, config: ModelConfig) -> BrowserDecoder:
+    """The decoder of the checkpoint in ``folder`` (whose checked config is ``config``), read from
+    its model.safetensors without torch (``export_weights``). Raises CheckpointError if the file
+    cannot be read or does not match the config, UnsupportedDecoder as ``export_weights``."""
+    from safetensors import SafetensorError  # noqa: PLC0415
+    from safetensors.numpy import load_file  # noqa: PLC0415
+
+    path = Path(folder) / WEIGHTS_FILE
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError) as e:
+        raise CheckpointError(f"{path} is not a readable safetensors file: {e}") from e
+    try:
+        return export_weights(config, state)
+    except CheckpointError as e:
+        raise CheckpointError(f"{path}: {e}") from e
+
+
+def _walk(module: nn.Module) -> list[dict]:
+    """The ops of ``module``'s layers in forward order (Sequential containers flattened), without
+    weights, to compare with ``decoder_layout``; raises UnsupportedDecoder for any other layer."""
+    from torch import nn  # noqa: PLC0415 (a torch model is being exported: torch is imported)
 
     if isinstance(module, nn.Sequential):
-        ops: list[dict] = []
-        for child in module:
-            child_ops, shape, offset = _layer_ops(child, shape, chunks, offset)
-            ops.extend(child_ops)
-        return ops, shape, offset
+        return [op for child in module for op in _walk(child)]
     if isinstance(module, nn.ReLU):
-        return [{"op": "relu"}], shape, offset
+        return [{"op": "relu"}]
     if isinstance(module, nn.Linear):
-        if len(shape) != 1 or shape[0] != module.in_features:
-            raise UnsupportedDecoder(f"nn.Linear({module.in_features}, ...) after an activation of "
-                                     f"shape {list(shape)}")
-        w = add(module.weight)
-        b = add(module.bias) if module.bias is not None else add(torch.zeros(module.out_features))
-        return ([{"op": "linear", "in": module.in_features, "out": module.out_features, "w": w, "b": b}],
-                (module.out_features,), offset)
+        return [{"op": "linear", "in": module.in_features, "out": module.out_features,
+                 "bias": module.bias is not None}]
     if isinstance(module, nn.ConvTranspose2d):
-        if (module.groups != 1 or tuple(module.dilation) != (1, 1) or module.padding_mode != "zeros"
-                or len(shape) != 3 or shape[0] != module.in_channels):
-            raise UnsupportedDecoder(f"{module} on an activation of shape {list(shape)} (the browser runs "
-                                     "groups=1, dilation=1, zero padding)")
-        c, h, w_ = shape
-        (kh, kw), (sh, sw), (ph, pw), (oh, ow) = (module.kernel_size, module.stride, module.padding,
-                                                  module.output_padding)
-        out_shape = (module.out_channels, (h - 1) * sh - 2 * ph + kh + oh, (w_ - 1) * sw - 2 * pw + kw + ow)
-        w = add(module.weight)
-        b = add(module.bias) if module.bias is not None else add(torch.zeros(module.out_channels))
-        return ([{"op": "conv_transpose", "in": c, "out": module.out_channels, "kernel": [kh, kw],
-                  "stride": [sh, sw], "padding": [ph, pw], "output_padding": [oh, ow],
-                  "in_shape": list(shape), "out_shape": list(out_shape), "w": w, "b": b}], out_shape, offset)
+        if module.groups != 1 or tuple(module.dilation) != (1, 1) or module.padding_mode != "zeros":
+            raise UnsupportedDecoder(f"{module} (the browser runs groups=1, dilation=1, zero padding)")
+        return [{"op": "conv_transpose", "in": module.in_channels, "out": module.out_channels,
+                 "kernel": list(module.kernel_size), "stride": list(module.stride),
+                 "padding": list(module.padding), "output_padding": list(module.output_padding),
+                 "bias": module.bias is not None}]
     raise UnsupportedDecoder(f"the browser decoder cannot run {type(module).__name__} layers")
 
 
-def _reshape(shape: tuple[int, ...], to: tuple[int, ...]) -> tuple[list[dict], tuple[int, ...]]:
-    if math.prod(shape) != math.prod(to):
-        raise UnsupportedDecoder(f"cannot view an activation of shape {list(shape)} as {list(to)}")
-    return [{"op": "reshape", "shape": list(to)}], tuple(to)
-
-
 def export_decoder(model: LatentModel) -> BrowserDecoder:
-    """The decoder of ``model`` and its likelihood's mean E[x|z] as a ``BrowserDecoder``.
+    """The decoder of the torch ``model`` and its likelihood's mean E[x|z] as a ``BrowserDecoder``.
 
-    Walks the decoder that ``train.models.make_decoder`` built (an MLP, or a dense layer and
-    transposed convolutions) in its forward order. Raises UnsupportedDecoder (a ValueError) for a
-    layer or likelihood the browser does not run.
+    Walks the decoder that ``train.models.make_decoder`` built in its forward order and checks that
+    its layers are those of ``decoder_layout(model.config)`` (the torch-free path of
+    ``export_checkpoint`` relies on it), then exports its weights. Raises UnsupportedDecoder (a
+    ValueError) for a layer or likelihood the browser does not run, or layers that differ from the
+    layout.
     """
-    config = model.config
-    if config.likelihood not in LIKELIHOOD_TYPES:
-        raise UnsupportedDecoder(f"no browser mean for the {config.likelihood!r} likelihood")
-    n_classes = config.n_classes if config.conditional else 0
-    shape: tuple[int, ...] = (config.latent_dim + n_classes,)
-    chunks: list[np.ndarray] = []
+    from train.models import ConvDecoder, MLPDecoder  # noqa: PLC0415 (torch is imported: a torch model)
+
     decoder = model.decoder
     if isinstance(decoder, MLPDecoder):
-        ops, shape, offset = _layer_ops(decoder.net, shape, chunks, 0)
-        more, shape = _reshape(shape, tuple(decoder.out_shape))
-        ops += more
+        walked = _walk(decoder.net) + [{"op": "reshape", "shape": list(decoder.out_shape)}]
     elif isinstance(decoder, ConvDecoder):
-        ops, shape, offset = _layer_ops(decoder.dense, shape, chunks, 0)
-        more, shape = _reshape(shape, tuple(decoder.grid))
-        ops += more
-        conv_ops, shape, offset = _layer_ops(decoder.net, shape, chunks, offset)
-        ops += conv_ops
+        walked = _walk(decoder.dense) + [{"op": "reshape", "shape": list(decoder.grid)}] + _walk(decoder.net)
     else:
         raise UnsupportedDecoder(f"the browser decoder cannot run a {type(decoder).__name__}")
-    image = tuple(config.data_shape)
-    n_params = model.likelihood.n_params
-    if len(image) != 3 or shape != (n_params * image[0], *image[1:]):
-        raise UnsupportedDecoder(f"decoder output {list(shape)} is not {n_params} x {list(image)} images")
-    spec = {"format": FORMAT, "latent_dim": config.latent_dim, "n_classes": n_classes,
-            "input": config.latent_dim + n_classes, "likelihood": config.likelihood,
-            "image": list(image), "layers": ops}
-    weights = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
-    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode() + weights.tobytes()).hexdigest()[:16]
-    return BrowserDecoder(spec, weights, digest)
+    layout = decoder_layout(model.config)
+    expected = [{k: v for k, v in op.items() if k not in ("key", "in_shape", "out_shape")}
+                | ({"bias": True} if "key" in op else {}) for op in layout]
+    if walked != expected:
+        raise UnsupportedDecoder(f"the decoder's layers {walked} are not those the browser runs for its "
+                                 f"config, {expected}")
+    state = {k: v.detach().to("cpu").float().numpy() for k, v in model.state_dict().items()}
+    return export_weights(model.config, state)
 
 
 def encode_points(codes: np.ndarray, labels: np.ndarray) -> dict:

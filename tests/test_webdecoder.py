@@ -12,8 +12,17 @@ import torch
 from torch import nn
 
 from explorer import webdecoder
-from explorer.webdecoder import UnsupportedDecoder, committed_z, encode_points, export_decoder, hidden_classes
-from train import ModelConfig, build_model
+from explorer.webdecoder import (
+    UnsupportedDecoder,
+    committed_z,
+    encode_points,
+    export_checkpoint,
+    export_decoder,
+    export_weights,
+    hidden_classes,
+)
+from tests.bad_checkpoints import SHIPPED
+from train import CheckpointError, ModelConfig, build_model, load_checkpoint, save_checkpoint
 
 
 def numpy_decode(exported: webdecoder.BrowserDecoder, z: np.ndarray, label: int | None = None) -> np.ndarray:
@@ -133,3 +142,40 @@ def test_the_hidden_classes_of_a_commit_are_checked():
     for bad in (None, {}, {"z": [0, 0]}, {"hidden": "3"}, {"hidden": {"3": 1}}, [3]):
         assert hidden_classes(bad, 10) == frozenset(), bad
     assert len(hidden_classes({"hidden": list(range(10)) * 1000}, 10)) == 10  # long lists are cut
+
+
+@pytest.mark.parametrize(("kind", "arch", "likelihood", "hidden"), CASES)
+def test_the_layout_from_the_config_exports_what_the_torch_walk_exports(tmp_path, kind, arch, likelihood,
+                                                                       hidden):
+    """export_checkpoint reads model.safetensors without torch, with layers from the config alone:
+    it must give the torch export's spec and weights (the same digest) for every decoder kind."""
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(kind=kind, arch=arch, likelihood=likelihood, hidden_dims=hidden,
+                                    latent_dim=2)).eval()
+    folder = save_checkpoint(model, tmp_path / "m")
+    from_file = export_checkpoint(folder, model.config)
+    walked = export_decoder(model)
+    assert from_file.digest == walked.digest and from_file.spec == walked.spec
+    np.testing.assert_array_equal(from_file.weights, walked.weights)
+
+
+def test_a_checkpoint_whose_weights_do_not_fit_the_layout_is_refused(tmp_path):
+    model = build_model(ModelConfig(kind="vae", hidden_dims=(8,), latent_dim=2))
+    folder = save_checkpoint(model, tmp_path / "m")
+    needs = r"decoder\.net\.0\.weight is of shape \[8, 2\]; the config needs"
+    with pytest.raises(CheckpointError, match=needs):
+        export_checkpoint(folder, ModelConfig(kind="vae", hidden_dims=(9,), latent_dim=2))
+    state = {k: v.numpy() for k, v in model.state_dict().items()} | {"decoder.net.9.weight": np.zeros(3)}
+    with pytest.raises(UnsupportedDecoder, match=r"decoder\.net\.9\.weight"):
+        export_weights(model.config, state)
+    (folder / "model.safetensors").write_bytes(b"\x00" * 7)
+    with pytest.raises(CheckpointError, match="not a readable safetensors file"):
+        export_checkpoint(folder, model.config)
+
+
+@pytest.mark.parametrize("name", ["mnist-vae-2d", "mnist-ae-2d", "mnist-betavae-2d", "mnist-dae-2d",
+                                  "mnist-cvae-2d", "fashion-vae-2d"])
+def test_every_shipped_decoder_exports_the_same_from_the_file_and_from_torch(name):
+    folder = SHIPPED / name
+    model = load_checkpoint(folder)
+    assert export_checkpoint(folder, model.config).digest == export_decoder(model).digest
