@@ -19,6 +19,7 @@ from tests.conftest import fake_digits
 from train import CheckpointError, ModelConfig, build_model, load_checkpoint
 from train.__main__ import main
 from train.checkpoint import FRAMES_FILE
+from train.codes import read_codes
 from train.data import MNIST_CLASSES, ImageSplits, images_dataset, toy_gaussians
 from train.evaluate import mean_objective
 from train.frames import (
@@ -199,9 +200,13 @@ def test_recording_frames_leaves_the_weights_byte_identical(case, tiny_dataset, 
     losses = [(h["train_loss"], h["test_loss"]) for h in without.metrics["history"]]
     assert [(h["train_loss"], h["test_loss"]) for h in with_frames.metrics["history"]] == losses
     assert with_frames.frames.n_frames == 9 and without.frames is None
-    assert sorted(p.name for p in without.checkpoint.iterdir()) == ["config.json", "metrics.json",
-                                                                     "model.safetensors"]
+    assert sorted(p.name for p in without.checkpoint.iterdir()) == ["codes.safetensors", "config.json",
+                                                                     "metrics.json", "model.safetensors"]
     assert (with_frames.checkpoint / FRAMES_FILE).is_file()
+    # the same weights, the same codes of the test split, naming the same weights' digest
+    codes, other = read_codes(with_frames.checkpoint), read_codes(without.checkpoint)
+    assert codes.weights_sha256 == other.weights_sha256
+    assert np.array_equal(codes.codes, other.codes) and np.array_equal(codes.labels, other.labels)
 
 
 @pytest.mark.parametrize("kind", ["vae", "dae"])

@@ -5,6 +5,8 @@
     <folder>/metrics.json       test metrics in nats, wall time, device, per-epoch history
     <folder>/frames.safetensors optional: codes, losses and a manifold recorded during training
                                 (``train.frames``; read with ``train.frames.read_frames``)
+    <folder>/codes.safetensors  the test split encoded by the model, with the weights' SHA-256
+                                (``train.codes``; read without torch with ``train.codes.read_codes``)
 
 Writing never loses data: ``save_checkpoint`` only ever replaces a folder that is itself a
 checkpoint (``check_output_folder``), and swaps the new one in so that, whenever the process stops,
@@ -20,6 +22,8 @@ Two saves into the same folder of checkpoints take turns.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -43,6 +47,7 @@ from .config import ModelConfig
 if TYPE_CHECKING:  # train.frames imports this module; torch is imported only to load or save weights,
     import torch  # so that reading a checkpoint's JSON (the explorer's model list) does not wait for it
 
+    from .codes import Codes
     from .frames import Frames
     from .models import LatentModel
 
@@ -51,8 +56,9 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 METRICS_FILE = "metrics.json"
 FRAMES_FILE = "frames.safetensors"  # optional: frames recorded during training (train.frames)
+CODES_FILE = "codes.safetensors"  # the test split encoded by the model beside it (train.codes)
 # The only files a checkpoint folder holds; a folder holding anything else is never replaced.
-CHECKPOINT_FILES = frozenset({CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE, FRAMES_FILE})
+CHECKPOINT_FILES = frozenset({CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE, FRAMES_FILE, CODES_FILE})
 
 # Leftovers of an interrupted save, beside the checkpoint folder <name>: ".<name>.tmp-<pid>-<tag>"
 # (the new checkpoint being written), ".<name>.old-<pid>-<tag>" (the old one moved aside for the swap;
@@ -114,6 +120,7 @@ def save_checkpoint(
     training: dict | None = None,
     metrics: dict | None = None,
     frames: Frames | None = None,
+    codes: Codes | None = None,
 ) -> Path:
     """Write ``model`` as a checkpoint folder, replacing the checkpoint already there, if any.
 
@@ -122,11 +129,15 @@ def save_checkpoint(
     frames: the run's frames (``train.frames.Frames``), stored as frames.safetensors with the rest,
     through the same temporary folder and rename; None writes none (a replaced checkpoint's frames
     go with it: frames always belong to the weights beside them).
+    codes: the test split encoded by ``model`` (``train.codes.Codes``, e.g. from
+    ``train.codes.encode_test_split``), stored as codes.safetensors with the rest, recording the
+    SHA-256 of the weights' bytes written beside them; None writes none (as for frames).
     returns: the folder's path.
     Raises CheckpointError (before writing anything) if ``folder`` is not a place a checkpoint may
     be written to (``check_output_folder``: an existing file or link, a folder that is not a
     checkpoint, a parent that cannot be written); ValueError (before writing anything) if the
-    frames exceed their size cap; OSError if writing fails.
+    frames exceed their size cap, or if the codes name weights (a weights_sha256) other than
+    ``model``'s; OSError if writing fails.
 
     Guarantees:
     - Nothing but a checkpoint is ever replaced or deleted: a folder holding any file that is not a
@@ -150,11 +161,11 @@ def save_checkpoint(
     with _save_lock(folder.parent, wait=True) as held:  # one save at a time in a folder of checkpoints
         _recover_saves_of(folder.parent, folder.name, held=held)
         check_output_folder(folder)  # again: another save may have changed it while this one waited
-        return _write_and_swap(model, folder, dataset, training, metrics, frames)
+        return _write_and_swap(model, folder, dataset, training, metrics, frames, codes)
 
 
 def _write_and_swap(model: LatentModel, folder: Path, dataset: dict | None, training: dict | None,
-                    metrics: dict | None, frames: Frames | None = None) -> Path:
+                    metrics: dict | None, frames: Frames | None = None, codes: Codes | None = None) -> Path:
     """The body of ``save_checkpoint``, run while it holds the folder's save lock."""
     config = {
         "format_version": FORMAT_VERSION,
@@ -162,15 +173,26 @@ def _write_and_swap(model: LatentModel, folder: Path, dataset: dict | None, trai
         "dataset": dataset or {},
         "training": training or {},
     }
-    frames_data = frames.to_bytes() if frames is not None else None  # raises before anything is written
+    # Every file's bytes first: what raises does so before anything is written.
+    frames_data = frames.to_bytes() if frames is not None else None
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    weights_data = _weights_bytes(state)
+    codes_data = None
+    if codes is not None:  # the codes name the exact bytes of the weights written beside them
+        digest = hashlib.sha256(weights_data).hexdigest()
+        if codes.weights_sha256 not in (None, digest):
+            raise ValueError(f"the codes given were encoded by weights of SHA-256 {codes.weights_sha256}, "
+                             f"not by the model saved to {folder} ({digest})")
+        codes_data = dataclasses.replace(codes, weights_sha256=digest).to_bytes()
     pid = os.getpid()
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.tmp-{pid}-"))
     old, swapped = None, False
     try:
-        state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-        _write_weights(tmp / WEIGHTS_FILE, state)
+        _write_weights(tmp / WEIGHTS_FILE, weights_data)
         if frames_data is not None:
             _write_frames(tmp / FRAMES_FILE, frames_data)
+        if codes_data is not None:
+            _write_codes(tmp / CODES_FILE, codes_data)
         _write_json(tmp / METRICS_FILE, metrics or {})
         _write_json(tmp / CONFIG_FILE, config)
         os.chmod(tmp, 0o755)
@@ -567,16 +589,26 @@ def _read_json(path: Path) -> dict:
     return value
 
 
-def _write_weights(path: Path, state: dict) -> None:
-    """Tensors as a safetensors file. The bytes are written here, not by safetensors' save_file,
-    which writes through a temporary file of its own that a kill would leave in the folder."""
+def _weights_bytes(state: dict) -> bytes:
+    """A state dict (CPU tensors) as the bytes of a safetensors file."""
     from safetensors.torch import save as save_tensors  # noqa: PLC0415 (torch: see the imports)
 
-    path.write_bytes(save_tensors(state, metadata={"format_version": str(FORMAT_VERSION)}))
+    return save_tensors(state, metadata={"format_version": str(FORMAT_VERSION)})
+
+
+def _write_weights(path: Path, data: bytes) -> None:
+    """A weights file's bytes (``_weights_bytes``). The bytes are written here, not by safetensors'
+    save_file, which writes through a temporary file of its own that a kill would leave in the folder."""
+    path.write_bytes(data)
 
 
 def _write_frames(path: Path, data: bytes) -> None:
     """A frames file's bytes (``train.frames.Frames.to_bytes``), written here for the reason above."""
+    path.write_bytes(data)
+
+
+def _write_codes(path: Path, data: bytes) -> None:
+    """A codes file's bytes (``train.codes.Codes.to_bytes``), written here for the reason above."""
     path.write_bytes(data)
 
 

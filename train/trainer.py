@@ -17,6 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .checkpoint import FRAMES_FILE, check_output_folder, save_checkpoint
+from .codes import encode_test_split
 from .data import DATA_ROOT_ENV, DATASETS, Dataset, binarize, load_dataset
 from .evaluate import DEFAULT_ELBO_SAMPLES, evaluate_model, evaluation_inputs, mean_objective
 from .frames import (
@@ -296,6 +297,8 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
     returns: TrainResult with the model (eval mode), metrics, the checkpoint path if written and the
     frames if recorded (``config.frames_to_record()``; ``train.frames``: written with the checkpoint
     as frames.safetensors; recording leaves the weights exactly as they are without it).
+    A checkpoint also holds the final model's codes of the test split (``train.codes``:
+    codes.safetensors), encoded after the evaluation, in eval mode, drawing no random numbers.
     metrics records the precision used ("precision"), the one asked for ("precision_requested"),
     the CPU's ``cpu_capability`` and the seconds spent recording frames ("frames_seconds", part of
     "wall_time_s").
@@ -422,8 +425,9 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
         settings = config.training_settings()
         dataset = data.config_section()
         dataset.update({"binarized": config.binarize, "test_binarization_seed": config.seed})
+        codes = encode_test_split(model, data)  # the test split as the explorer shows it (never binarized)
         checkpoint = save_checkpoint(model, config.out, training=settings, metrics=metrics, dataset=dataset,
-                                     frames=frames)
+                                     frames=frames, codes=codes)
     return TrainResult(model=model, metrics=metrics, checkpoint=checkpoint, frames=frames)
 
 
