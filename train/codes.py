@@ -31,6 +31,7 @@ import os
 import re
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,7 +41,9 @@ from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save as save_arrays
 
 from .checkpoint import (
+    CHECKPOINT_FILES,
     CODES_FILE,
+    CONFIG_FILE,
     WEIGHTS_FILE,
     CheckpointError,
     _fsync,
@@ -242,18 +245,24 @@ def write_codes(folder: str | os.PathLike, *, data_root: str | os.PathLike | Non
     weights) or its weights cannot be loaded or change while it encodes; DatasetUnavailableError if
     the data cannot be read; ValueError if ``data`` is of another dataset; OSError if writing fails.
     """
-    folder = _resolved(folder)
-    name = _dataset_of(folder)
-    if data is None:
+    def load(name: str) -> Dataset:
+        if data is not None:
+            if data.name != name:
+                raise ValueError(f"{folder} was trained on {name!r}; the data given is {data.name!r}")
+            return data
         from .data import load_dataset  # noqa: PLC0415 (torch: see the imports)
 
-        data = load_dataset(name, data_root, download=False)
-    elif data.name != name:
-        raise ValueError(f"{folder} was trained on {name!r}; the data given is {data.name!r}")
-    with _save_lock(folder.parent, wait=True) as held:
+        return load_dataset(name, data_root, download=False)
+
+    return _write_codes(_resolved(folder), load)
+
+
+def _write_codes(folder: Path, load: Callable[[str], Dataset]) -> Path:
+    """``write_codes``, with ``load(dataset name)`` giving the data."""
+    with _save_lock(folder.parent, wait=True) as held:  # save_checkpoint's: saves of the folder wait
         _recover_saves_of(folder.parent, folder.name, held=held)
         _remove_interrupted_writes(folder, held)
-        _dataset_of(folder)  # again: a save may have replaced it while this waited
+        data = load(_dataset_of(folder))
         digest = weights_digest(folder)
         codes = encode_test_split(load_checkpoint(folder), data)
         if weights_digest(folder) != digest:
@@ -289,12 +298,20 @@ def _dataset_of(folder: Path) -> str:
 
 
 def _remove_interrupted_writes(folder: Path, held: bool | None) -> None:
-    """Delete the temporary files that a killed ``write_codes`` left in ``folder``: any, while this
-    process holds the save lock (held True: no other write is in progress); without locks (None),
-    those of processes that are gone."""
-    for entry in os.listdir(folder):
-        match = _TEMPORARY.match(entry)
-        if match and _is_plain_file(folder / entry) and (held or not _process_alive(int(match["pid"]))):
+    """Delete the temporary files that a killed ``write_codes`` left in the checkpoint ``folder``
+    (which they keep from being taken for a checkpoint): any, while this process holds the save
+    lock (held True: no other write is in progress); without locks (None), those of processes that
+    are gone. Only in a real folder that holds nothing else but checkpoint files and a config.json."""
+    try:
+        if folder.is_symlink() or not folder.is_dir():
+            return
+        entries = os.listdir(folder)
+    except OSError:
+        return
+    ours = [e for e in entries if (m := _TEMPORARY.match(e)) and _is_plain_file(folder / e)
+            and (held or not _process_alive(int(m["pid"])))]
+    if ours and CONFIG_FILE in entries and all(e in CHECKPOINT_FILES or e in ours for e in entries):
+        for entry in ours:
             (folder / entry).unlink(missing_ok=True)
 
 
@@ -330,18 +347,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("folders", nargs="+", metavar="CHECKPOINT", help="checkpoint folders, e.g. checkpoints/*")
     p.add_argument("--data-root", default=None, help=f"data root (default: ${DATA_ROOT_ENV} or ./data)")
     args = p.parse_args(argv)
-    datasets: dict[str, Dataset] = {}
+    datasets: dict[str, Dataset] = {}  # each loaded once
+
+    def load(name: str) -> Dataset:
+        if name not in datasets:
+            datasets[name] = load_dataset(name, args.data_root, download=False)
+        return datasets[name]
+
     failed = 0
     for given in args.folders:
         try:
-            name = _dataset_of(_resolved(given))
-            if name not in datasets:
-                datasets[name] = load_dataset(name, args.data_root, download=False)
-            path = write_codes(given, data=datasets[name])
+            path = _write_codes(_resolved(given), load)
             codes = read_codes(given)
             assert codes is not None, "the codes just written are stale"
             print(f"{given}: wrote {path.name}: {codes.codes.shape[0]} x {codes.latent_dim} codes of the "
-                  f"{name} test split, {path.stat().st_size:,} bytes", flush=True)
+                  f"{codes.dataset} test split, {path.stat().st_size:,} bytes", flush=True)
         except (CheckpointError, DatasetUnavailableError, ValueError, OSError) as e:
             print(f"error: {given}: {'; '.join(line.strip() for line in str(e).splitlines())}",
                   file=sys.stderr, flush=True)
