@@ -122,6 +122,8 @@ def test_encoding_keeps_the_models_mode_and_draws_no_random_numbers(tiny_dataset
     assert model.training and torch.equal(torch.get_rng_state(), state)
     whole = encode_codes(model, tiny_dataset.test_x, tiny_dataset.test_y)  # one batch: equal up to rounding
     np.testing.assert_allclose(codes, whole, atol=1e-6)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # fp32 even inside the trainer's bf16 region
+        assert np.array_equal(encode_codes(model, tiny_dataset.test_x, tiny_dataset.test_y), whole)
     with pytest.raises(ValueError, match="labels"):
         encode_codes(model, tiny_dataset.test_x, tiny_dataset.test_y[:3])
 

@@ -25,6 +25,7 @@ encode) and returns None when it is absent or stale.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import hashlib
 import os
@@ -205,11 +206,14 @@ def encode_codes(model: LatentModel, images: torch.Tensor, labels: torch.Tensor,
                          f"and labels {list(labels.shape)}")
     device = next(model.parameters()).device
     y_all = torch.as_tensor(labels, dtype=torch.int64) if model.config.conditional else None
+    fp32 = contextlib.nullcontext()
+    if _autocasting(device.type):  # fp32 even if called inside an autocast region (bf16 training steps)
+        fp32 = torch.autocast(device.type, enabled=False)
     was_training = model.training
     model.eval()
     parts = []
     try:
-        with torch.inference_mode(), torch.autocast(device.type, enabled=False):
+        with torch.inference_mode(), fp32:
             for start in range(0, n, batch):
                 x = images[start : start + batch].to(device=device, dtype=torch.float32)
                 y = None if y_all is None else y_all[start : start + batch].to(device)
@@ -217,6 +221,15 @@ def encode_codes(model: LatentModel, images: torch.Tensor, labels: torch.Tensor,
     finally:
         model.train(was_training)
     return torch.cat(parts).numpy()
+
+
+def _autocasting(device_type: str) -> bool:
+    import torch  # noqa: PLC0415 (see the imports)
+
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:  # a torch before 2.4 takes no device type
+        return torch.is_autocast_enabled() or torch.is_autocast_cpu_enabled()
 
 
 def encode_test_split(model: LatentModel, data: Dataset, batch: int = ENCODE_BATCH) -> Codes:
