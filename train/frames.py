@@ -39,16 +39,19 @@ import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from statistics import NormalDist
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save as save_arrays
 
 from .checkpoint import FRAMES_FILE, CheckpointError
-from .evaluate import mean_objective
-from .models import LatentModel, LossTerms, ModelConfig
-from .objectives import gaussian_kl
+from .config import ModelConfig
+
+if TYPE_CHECKING:  # torch only to record (FrameRecorder): reading frames (the explorer) needs none
+    import torch
+
+    from .models import LatentModel, LossTerms
 
 FORMAT_NAME = "latent-explorer frames"
 FORMAT_VERSION = 1
@@ -384,6 +387,8 @@ class FrameRecorder:
 
     def __init__(self, model: LatentModel, x_test: torch.Tensor, y_test: torch.Tensor, *, n_frames: int,
                  total_steps: int, steps_per_epoch: int, seed: int = 0, n_inputs: int = FRAME_INPUTS):
+        import torch  # noqa: PLC0415 (see the imports)
+
         self.model = model
         self.config = model.config
         self.index = frame_subset(y_test.cpu(), n_inputs)
@@ -404,6 +409,8 @@ class FrameRecorder:
 
     def add_train(self, terms: LossTerms) -> None:
         """Add one training batch's mean loss, recon and KL (nats per input) to the running sums."""
+        import torch  # noqa: PLC0415 (see the imports)
+
         parts = torch.stack([terms.loss.detach().float().mean(), terms.recon.detach().float().mean(),
                              terms.kl.detach().float().mean()])
         self.train_sums += parts
@@ -420,6 +427,11 @@ class FrameRecorder:
 
     def record(self, step: int, kl_weight: float) -> None:
         """Take one frame of the model as it is after ``step`` optimisation steps."""
+        import torch  # noqa: PLC0415 (see the imports)
+
+        from .evaluate import mean_objective  # noqa: PLC0415
+        from .objectives import gaussian_kl  # noqa: PLC0415
+
         start = time.perf_counter()
         model, config = self.model, self.config
         was_training = model.training
@@ -506,6 +518,8 @@ _MANIFOLD_TEXT = {
 def _forked_rng(device: torch.device):
     """A context in which the global random number generators (the CPU's, and the accelerator's of
     ``device``) may be reseeded and used: their states are restored when it exits."""
+    import torch  # noqa: PLC0415 (see the imports)
+
     if device.type == "cpu":
         return torch.random.fork_rng(devices=[])
     count = torch.get_device_module(device.type).device_count()
