@@ -8,7 +8,7 @@ pointer (or Enter) commits z: one rerun, in which the page's ``on_commit`` store
 and the URL), so everything that follows a click (nearest test digit, bookmarks, hand-offs) stays on
 the server, the source of truth.
 
-Data sent to the browser (``component.data`` in plane.js):
+Data sent to the browser (``component.data`` in plane.js, as raw bytes: ``webdecoder.pack``):
     extent [x0, x1, y0, y1]; points {digest, payload | None}; classNames [str];
     decoders [{digest, payload | None, title, name, label (class for the CVAE) | None}];
     z [2] | None (the committed z); start [2] | None (shown before any z, default the prior mean 0);
@@ -26,11 +26,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import streamlit as st
 
-from . import inference, resources, state, ui, webdecoder
+from . import resources, state, ui, webdecoder
+
+if TYPE_CHECKING:
+    from .encoded import ExplorerModel
 
 FRONTEND = Path(__file__).resolve().parent / "frontend"
 NAME = "latent_explorer_plane"
@@ -90,7 +94,7 @@ def warm_up(folder: str) -> None:
     """Compute what the plane sends for the 2-D image model in ``folder`` (its test-set codes and
     its decoder's weights), so the first page that shows it does not wait (raises CheckpointError,
     webdecoder.UnsupportedDecoder; nothing for other latent sizes)."""
-    if resources.explorer_model(folder).model.latent_dim == 2:
+    if resources.explorer_model(folder).config.latent_dim == 2:
         resources.browser_points(folder)
         resources.browser_decoder(folder, WEIGHT_DTYPE)
 
@@ -106,7 +110,7 @@ def _decoder_entry(d: Decoder, sent: set) -> dict:
             "name": Path(d.folder).name, "label": d.label}
 
 
-def plane(key: str, m: inference.ExplorerModel, decoders: Sequence[Decoder], *, z: np.ndarray | None,
+def plane(key: str, m: ExplorerModel, decoders: Sequence[Decoder], *, z: np.ndarray | None,
           on_commit: Callable[[np.ndarray], None] | None = None, start: np.ndarray | None = None,
           marks: Sequence[tuple[str, np.ndarray]] = (), path: np.ndarray | None = None, height: int = 460,
           hint: str = "Hover or drag to decode; click, release or press Enter to keep a z.",
@@ -120,8 +124,8 @@ def plane(key: str, m: inference.ExplorerModel, decoders: Sequence[Decoder], *, 
     marks: (text, z float [2]) points to label, e.g. the user's digit; path: float [T, 2] polyline.
     Raises ValueError if ``m`` does not have a 2-D latent.
     """
-    if m.model.latent_dim != 2:
-        raise ValueError(f"the latent plane needs a 2-D latent, {m.name} has {m.model.latent_dim}")
+    if m.config.latent_dim != 2:
+        raise ValueError(f"the latent plane needs a 2-D latent, {m.name} has {m.config.latent_dim}")
     if not available():  # it just reported a failure, and only its fragment reran: the whole page
         st.rerun(scope="app")  # reruns, and shows the server-side plot instead
     mount = _component()
@@ -162,5 +166,5 @@ def plane(key: str, m: inference.ExplorerModel, decoders: Sequence[Decoder], *, 
             FAILED.set(str(reason)[:300])
 
     with target.container():
-        mount(key=key, data=data, on_commit_change=committed, on_missing_change=missing,
+        mount(key=key, data=webdecoder.pack(data), on_commit_change=committed, on_missing_change=missing,
               on_failed_change=failed)

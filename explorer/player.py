@@ -1,7 +1,8 @@
 """The training time-lapse player, a Streamlit Components v2 component in the page (its code is
 ``explorer/frontend/timelapse.js``): it plays recorded frames in the browser, with no rerun per frame.
 
-Data sent (``component.data`` in timelapse.js): ``explorer.timelapse.payload`` plus ``dark`` (bool).
+Data sent (``component.data`` in timelapse.js, packed by ``explorer.webdecoder.pack``):
+``explorer.timelapse.payload`` plus ``dark`` (bool).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from . import state, timelapse, ui
+from . import state, timelapse, ui, webdecoder
 
 FRONTEND = Path(__file__).resolve().parent / "frontend"
 NAME = "latent_explorer_timelapse"
@@ -46,5 +47,5 @@ def player(key: str, panels: list[timelapse.Panel], class_names: list[str], star
         if reason:
             FAILED.set(str(reason)[:300])
 
-    mount(key=key, data=data, on_failed_change=failed)
+    mount(key=key, data=webdecoder.pack(data), on_failed_change=failed)  # raw bytes: no pandas import
     return True

@@ -4,8 +4,6 @@ is checked against torch in tests/test_browser.py."""
 
 from __future__ import annotations
 
-import base64
-
 import numpy as np
 import pytest
 import torch
@@ -20,6 +18,8 @@ from explorer.webdecoder import (
     export_decoder,
     export_weights,
     hidden_classes,
+    pack,
+    unpack,
 )
 from tests.bad_checkpoints import SHIPPED
 from train import CheckpointError, ModelConfig, build_model, load_checkpoint, save_checkpoint
@@ -100,10 +100,10 @@ def test_the_digest_follows_the_weights_and_the_payload_round_trips():
         next(model.decoder.parameters())[0, 0] += 1.0
     assert export_decoder(model).digest != first.digest  # a retrained model is never decoded stale
     payload = first.payload()
-    back = np.frombuffer(base64.b64decode(payload["weights"]), "<f4")
+    back = np.frombuffer(payload["weights"], "<f4")
     np.testing.assert_array_equal(back, first.weights)
     half = first.payload("float16")
-    assert len(base64.b64decode(half["weights"])) == 2 * first.n_weights
+    assert len(half["weights"]) == 2 * first.n_weights
     with pytest.raises(ValueError, match="float32"):
         first.payload("int8")
 
@@ -119,9 +119,9 @@ def test_points_travel_as_float32_and_bytes():
     codes = np.array([[0.5, -1.0], [2.0, 3.25]])
     payload = encode_points(codes, np.array([3, 9]))
     assert payload["n"] == 2
-    np.testing.assert_array_equal(np.frombuffer(base64.b64decode(payload["codes"]), "<f4"),
+    np.testing.assert_array_equal(np.frombuffer(payload["codes"], "<f4"),
                                   [0.5, -1.0, 2.0, 3.25])
-    assert list(base64.b64decode(payload["labels"])) == [3, 9]
+    assert list(payload["labels"]) == [3, 9]
     with pytest.raises(ValueError, match=r"\[N, 2\]"):
         encode_points(np.zeros((2, 3)), np.array([0, 1]))
     with pytest.raises(ValueError, match="0..255"):
@@ -179,3 +179,17 @@ def test_every_shipped_decoder_exports_the_same_from_the_file_and_from_torch(nam
     folder = SHIPPED / name
     model = load_checkpoint(folder)
     assert export_checkpoint(folder, model.config).digest == export_decoder(model).digest
+
+
+def test_a_packed_message_carries_bytes_aligned_and_round_trips():
+    data = {"a": [1, "two", None], "w": bytes(range(5)),
+            "nested": {"x": b"", "y": np.float32([1.5]).tobytes()}}
+    message = pack(data)
+    assert message[:4] == b"LXP1" and unpack(message) == data
+    header_end = 8 + int.from_bytes(message[4:8], "little")
+    blobs = header_end + (-header_end % 8)
+    assert blobs % 8 == 0 and message[blobs:blobs + 5] == bytes(range(5))  # the bytes as they are
+    with pytest.raises(TypeError, match="set"):
+        pack({"s": {1, 2}})
+    with pytest.raises(ValueError, match="not a packed"):
+        unpack(b'{"a": 1}')

@@ -8,9 +8,37 @@
 // Plain script (no import/export): the latent-plane component includes it in its module, and the
 // parity test loads it into a blank page.
 
-/* exported createDecoder, base64Bytes, weightsFromPayload */
+/* exported createDecoder, base64Bytes, weightsFromPayload, unpackData, asBytes */
 
 const DECODER_FORMAT = "latent-explorer-decoder/1";
+const ENVELOPE = "LXP1";  // explorer.webdecoder.pack: magic, header length, JSON header, blobs
+
+/**
+ * The data of an explorer.webdecoder.pack message (a Uint8Array or ArrayBuffer): its JSON header,
+ * each {"$bytes": [offset, length]} replaced by a Uint8Array of those bytes, copied into a buffer of
+ * their own (aligned, so typed-array views of it need no copy). Throws on anything else.
+ */
+function unpackData(message) {
+  const bytes = message instanceof Uint8Array ? message : new Uint8Array(message);
+  const magic = String.fromCharCode(...bytes.subarray(0, 4));
+  if (magic !== ENVELOPE || bytes.length < 8) throw new Error("the plane's data is not a packed message");
+  const n = new DataView(bytes.buffer, bytes.byteOffset + 4, 4).getUint32(0, true);
+  const start = 8 + n;
+  const blobs = start + ((8 - (start % 8)) % 8);
+  const header = new TextDecoder().decode(bytes.subarray(8, start));
+  return JSON.parse(header, (key, value) => {
+    if (value && typeof value === "object" && Array.isArray(value.$bytes) && Object.keys(value).length === 1) {
+      const [offset, length] = value.$bytes;
+      return bytes.slice(blobs + offset, blobs + offset + length);
+    }
+    return value;
+  });
+}
+
+/** A Uint8Array of bytes given as one (from unpackData) or as a base64 string (tests). */
+function asBytes(value) {
+  return typeof value === "string" ? base64Bytes(value) : value;
+}
 
 /** Bytes of a base64 string, as a Uint8Array. */
 function base64Bytes(text) {
@@ -33,7 +61,7 @@ function halfToFloat(h) {
 
 /** The weight buffer of a payload ({spec, dtype: "float32" | "float16", weights: base64}) as a Float32Array. */
 function weightsFromPayload(payload) {
-  const bytes = base64Bytes(payload.weights);
+  const bytes = asBytes(payload.weights);
   if (payload.dtype === "float16") {
     const halves = new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2);
     const out = new Float32Array(halves.length);

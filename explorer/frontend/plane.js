@@ -62,9 +62,9 @@ function cached(entry, build) {
 }
 
 function buildPoints(payload) {
-  const bytes = base64Bytes(payload.codes);
+  const bytes = asBytes(payload.codes);
   const codes = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-  const labels = base64Bytes(payload.labels);
+  const labels = asBytes(payload.labels);
   const byClass = new Map();
   for (let i = 0; i < payload.n; i++) {
     if (!byClass.has(labels[i])) byClass.set(labels[i], []);
@@ -124,7 +124,7 @@ class LatentPlane {
 
   update(component) {
     this.component = component;
-    const data = component.data;
+    const data = unpackData(component.data);  // raw bytes: explorer.webdecoder.pack
     this.data = data;
     const missing = [];
     this.points = data.points ? cached(data.points, buildPoints) : null;

@@ -67,7 +67,7 @@ class TimeLapse {
   }
 
   update(component) {
-    const data = component.data;
+    const data = unpackData(component.data);  // raw bytes: explorer.webdecoder.pack
     const key = JSON.stringify([data.steps.length, data.panels.map((p) => [p.name, p.frames, p.n]), data.dark]);
     this.colors = TL_PALETTES[data.dark ? "dark" : "light"];
     this.dark = Boolean(data.dark);
