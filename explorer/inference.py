@@ -8,6 +8,7 @@ Usable from a notebook as well as from the app:
     images, labels = load_test_set()
     vae = load_explorer_model("checkpoints/mnist-vae-2d", images)
     vae.codes            # float32 [10000, 2] posterior means of the test digits
+    # (explorer.encoded.from_codes_file reads them from the checkpoint instead, without torch)
 """
 
 from __future__ import annotations
@@ -22,44 +23,11 @@ from train import LatentModel, load_checkpoint
 from train.models import corrupt
 from train.schema import CheckpointMetadata, read_metadata
 
-from .testdata import class_names
+from .encoded import ExplorerModel, check_image_model
 
 ENCODE_BATCH = 2500
 
 
-@dataclass
-class ExplorerModel:
-    """A loaded checkpoint with what the explorer precomputes once.
-
-    name: the checkpoint folder's name, e.g. "mnist-vae-2d"
-    model: the model in eval mode on the CPU (its config is ``model.config``)
-    metrics: parsed metrics.json
-    codes: float32 [N_test, d] latent locations of the test digits (posterior means for a VAE)
-    dataset: the name of the data it was trained on, whose test set ``codes`` encode
-    """
-
-    name: str
-    folder: Path
-    model: LatentModel
-    metrics: dict
-    codes: np.ndarray
-    dataset: str
-
-    @property
-    def class_names(self) -> tuple[str, ...]:
-        return class_names(self.dataset)
-
-    @property
-    def kind(self) -> str:
-        return self.model.config.kind
-
-    @property
-    def label(self) -> str:
-        """Short display name, e.g. "VAE"."""
-        return self.model.config.label
-
-
-@torch.inference_mode()
 def load_explorer_model(checkpoint: str | Path | CheckpointMetadata, test_images: torch.Tensor,
                         test_labels: np.ndarray | None = None) -> ExplorerModel:
     """Load the checkpoint of an image model and encode the test set with it.
@@ -74,14 +42,13 @@ def load_explorer_model(checkpoint: str | Path | CheckpointMetadata, test_images
     meta = checkpoint if isinstance(checkpoint, CheckpointMetadata) else read_metadata(checkpoint)
     folder = meta.folder
     config = meta.config.model
-    if tuple(config.data_shape) != (1, 28, 28):
-        raise ValueError(f"{folder.name} models {tuple(config.data_shape)} data, not 28x28 images")
+    check_image_model(meta)
     if config.conditional and test_labels is None:
         raise ValueError(f"{folder.name} is conditional: encoding the test set needs its labels")
     model = load_checkpoint(folder, config=config)
     labels = test_labels if config.conditional else None
-    return ExplorerModel(name=folder.name, folder=folder, model=model, metrics=meta.metrics,
-                         codes=encode_all(model, test_images, labels), dataset=meta.config.dataset)
+    return ExplorerModel(folder.name, folder, config, meta.metrics, encode_all(model, test_images, labels),
+                         meta.config.dataset, model=model)
 
 
 @torch.inference_mode()

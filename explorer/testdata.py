@@ -5,12 +5,15 @@ in ``explorer/assets/<dataset>/`` and read offline. No streamlit.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from train.data import FASHION_MNIST_CLASSES, MNIST_CLASSES, to_unit_interval
+from train.config import FASHION_MNIST_CLASSES, MNIST_CLASSES
 from train.idx import read_split
+
+if TYPE_CHECKING:  # torch is imported by load_test_set only: the first page needs only the labels
+    import torch
 
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"  # <dataset>/t10k-{images,labels}-*.gz
 
@@ -53,18 +56,31 @@ def class_names(dataset: str) -> tuple[str, ...]:
     return FASHION_MNIST_CLASSES if dataset == "fashion-mnist" else MNIST_CLASSES
 
 
-def load_test_set(dataset: str = "mnist") -> tuple[torch.Tensor, np.ndarray]:
-    """The 10,000 test images of ``dataset`` (MNIST ships with the explorer; see ``test_set_files``).
+def read_test_split(dataset: str = "mnist") -> tuple[np.ndarray, np.ndarray]:
+    """The 10,000 test images of ``dataset`` as stored, without torch (see ``test_set_files``).
 
-    returns: (images float32 [10000, 1, 28, 28] in [0, 1], labels int64 [10000] in 0..9).
+    returns: (images uint8 [10000, 28, 28] in 0..255, labels int64 [10000] in 0..9).
     Raises FileNotFoundError for a dataset without test images, and TestSetError naming the file
     and how to restore it if a shipped file is missing, damaged or does not match the other.
     """
     images_file, labels_file = test_set_files(dataset)
     try:
-        images, labels = read_split(images_file, labels_file)
+        return read_split(images_file, labels_file)
     except (ValueError, OSError) as e:  # IdxError: truncated, corrupt or not matching; unreadable
         raise TestSetError(f"{' '.join(str(e).split()).rstrip('.')}. {RESTORE_ASSETS}") from e
+
+
+def load_test_set(dataset: str = "mnist") -> tuple[torch.Tensor, np.ndarray]:
+    """The 10,000 test images of ``dataset`` as the models take them (``read_test_split``).
+
+    returns: (images float32 torch [10000, 1, 28, 28] in [0, 1], labels int64 numpy [10000] in 0..9).
+    Raises FileNotFoundError and TestSetError as ``read_test_split`` does.
+    """
+    import torch  # noqa: PLC0415 (see the imports)
+
+    from train.data import to_unit_interval  # noqa: PLC0415
+
+    images, labels = read_test_split(dataset)
     return to_unit_interval(torch.from_numpy(images)), labels
 
 

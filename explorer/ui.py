@@ -5,14 +5,21 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
 from train import CheckpointError, ModelConfig
+from train.config import MNIST_CLASSES
 
-from . import catalogue, imaging, inference, plots, resources, state, testdata
+from . import catalogue, imaging, resources, state, testdata
+
+if TYPE_CHECKING:
+    from .encoded import ExplorerModel
+
+# explorer.plots (and pandas, ~0.6 s) is imported by the functions that draw charts only: the default
+# page has none, and its first render does not wait for it (nor for torch: see explorer/encoded.py).
 
 IMAGE_SCALE = 8  # 28x28 -> 224x224 crisp pixels
 ROW_SCALE = 4  # smaller, for rows of reconstructions
@@ -82,7 +89,7 @@ def load_or_report(loader: Callable, folder: Path | str):
         return None
 
 
-def selected_model(need: catalogue.Need) -> inference.ExplorerModel | None:
+def selected_model(need: catalogue.Need) -> ExplorerModel | None:
     """The selected image model with its test-set codes, or None (with the reason shown)."""
     info = require(need)
     return None if info is None else load_or_report(resources.explorer_model, info.folder)
@@ -145,6 +152,8 @@ def chart(fig, key: str, *, clickable: bool = False, target=st, restyle: bool = 
     restyle: False for a figure that is already styled (e.g. a cached one, which must not change).
     returns: the selection event (clickable charts) or None.
     """
+    from . import plots  # noqa: PLC0415 (see the imports)
+
     if restyle:
         plots.styled(fig, dark=dark_theme(), presenter=presenting())
     config = {"displaylogo": False, "scrollZoom": False}
@@ -158,11 +167,15 @@ def chart(fig, key: str, *, clickable: bool = False, target=st, restyle: bool = 
 # --- clicks -------------------------------------------------------------------------------------
 
 
-def plane_chart(m: inference.ExplorerModel, title: str, chart_key: str, z: np.ndarray | None, target=st,
+def plane_chart(m: ExplorerModel, title: str, chart_key: str, z: np.ndarray | None, target=st,
                 height: int = 520, legend: bool = True) -> None:
     """The clickable z-plane of a 2-D model. Its figure is built once per model and style and reused,
     so a click changes nothing in it and the browser does not redraw it (the clicked point is shown
     by plotly's selection). Only a z set before any click here (e.g. from a bookmark) adds a cross."""
+    import plotly.graph_objects as go  # noqa: PLC0415 (see the imports)
+
+    from . import plots  # noqa: PLC0415
+
     fig = resources.plane_figure(str(m.folder), title, height, legend, dark_theme(), presenting())
     clicked_here = f"{chart_key}-clicked"
     if plots.clicked_z(st.session_state.get(chart_key)) is not None:
@@ -181,6 +194,8 @@ def last_click(chart_key: str, param: state.Param) -> np.ndarray | None:
     The chart's selection is in session state before the chart is drawn, so the figure can already
     carry the marker at the clicked point; the last z is kept when a rerun brings no new click.
     """
+    from . import plots  # noqa: PLC0415 (see the imports)
+
     selected = plots.clicked_z(st.session_state.get(chart_key))
     if selected is not None:
         param.set(selected)
@@ -194,12 +209,12 @@ def index_input(label: str, param: state.Param, default: int, target=st, n: int 
     return int(target.number_input(label, min_value=0, max_value=n - 1, step=1, key=param.key, **kwargs))
 
 
-def digit_caption(index: int, labels: np.ndarray, names=plots.DIGITS) -> str:
+def digit_caption(index: int, labels: np.ndarray, names=MNIST_CLASSES) -> str:
     """"#0: a 7" (or "#0: a Ankle boot" with Fashion-MNIST's class names)."""
     return f"#{index}: a {names[labels[index]]}"
 
 
-def with_comparison(m: inference.ExplorerModel, other_name: str | None) -> list[inference.ExplorerModel]:
+def with_comparison(m: ExplorerModel, other_name: str | None) -> list[ExplorerModel]:
     """[m] plus the comparison model ``other_name`` (if chosen and loadable; else its error is shown)."""
     models = [m]
     if other_name:

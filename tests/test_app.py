@@ -2,7 +2,10 @@
 
 import io
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from explorer import catalogue, testdata
 from explorer.catalogue import CHECKPOINT_DIR, list_checkpoints
+from explorer.webdecoder import unpack
 from tests.bad_checkpoints import FAILS_LOAD, FAILS_SCHEMA, copy_shipped, write_bad_checkpoints
 
 APP = str(Path(__file__).resolve().parent.parent / "explorer" / "session.py")
@@ -68,7 +72,7 @@ def component_keys(at: AppTest) -> set[str]:
 def plane_data(at: AppTest, key: str) -> dict:
     """The data the live latent plane ``key`` sends to the browser (explorer/latent_plane.py)."""
     element = next(c for c in at.get("bidi_component") if c.key == key)
-    return json.loads(element.proto.json)
+    return unpack(element.proto.bytes)
 
 
 def expected_view(page: str, name: str) -> bool:
@@ -319,6 +323,7 @@ def test_damaged_shipped_test_images_give_a_page_message_naming_the_file(tmp_pat
     monkeypatch.setattr(testdata, "ASSETS_DIR", tmp_path / "assets")
     monkeypatch.setattr(catalogue, "CHECKPOINT_DIR", tmp_path / "checkpoints")
     resources.test_set.clear()
+    resources.test_arrays.clear()
     try:
         at = AppTest.from_file(APP, default_timeout=TIMEOUT)
         at.run()
@@ -331,6 +336,7 @@ def test_damaged_shipped_test_images_give_a_page_message_naming_the_file(tmp_pat
         assert not at.exception and not at.error and "map-plane-fashion-vae-2d" in component_keys(at)
     finally:
         resources.test_set.clear()
+        resources.test_arrays.clear()
 
 
 def test_warm_up_reports_each_checkpoint_it_cannot_load_and_carries_on(tmp_path, monkeypatch, capsys):
@@ -514,6 +520,7 @@ def test_manifold_overlay_tiles_decoded_digits_under_both_scatters(app):
     assert n_tiles(app) == [] and component_keys(app) == {"map-plane-mnist-vae-2d"}  # the browser plane
     app.selectbox(key="map-compare").set_value("mnist-ae-2d").run()
     assert n_tiles(app) == [] and component_keys(app) == {"map-plane-mnist-vae-2d", "map-plane-mnist-ae-2d"}
+    assert not [w for w in app.slider if w.key == "manifold-n"]  # the overlay's settings come with it
     app.toggle(key="manifold").set_value(True).run()
     assert not app.exception and n_tiles(app) == [144, 144]  # 12 x 12 by default
     app.slider(key="manifold-n").set_value(5).run()
@@ -679,8 +686,39 @@ def test_streamlit_run_serves_the_app_and_warms_up_in_the_background():
     assert startup.wait_for_imports(timeout=0)  # no warm-up started (as under AppTest): never waits
     thread = startup.start_warm_up(("mnist-ae-2d",))
     assert thread.name == startup.THREAD_NAME and thread.daemon
+    assert startup.wait_for_first_page(timeout=120)
+    assert startup.wait_for_imports(timeout=120)  # a page other than the default one: the rest, now
     thread.join(timeout=120)
     assert not thread.is_alive() and startup.wait_for_imports(timeout=0)
+
+
+@pytest.mark.parametrize("page", ["latent_map", "timelapse"])
+def test_the_light_pages_render_from_the_checkpoints_files_without_torch_or_pandas(tmp_path, page):
+    """The first page after `streamlit run` must not wait ~1.5 s for torch (or ~0.6 s for pandas,
+    which explorer.plots and a component's dict data import): the Latent map on the live plane reads
+    the codes and decoder weights its checkpoint stores, the time-lapse (session.LIGHT_PAGES) its
+    frames. Run in a fresh interpreter (this one has imported torch long ago). The time-lapse is
+    opened from the default page, as a click in the page list."""
+    code = f"""
+import json, sys
+from streamlit.testing.v1 import AppTest
+from explorer.webdecoder import unpack
+at = AppTest.from_file({APP!r}, default_timeout=120).run()
+assert not at.exception, at.exception
+data = unpack(next(c for c in at.get("bidi_component") if c.key == "map-plane-mnist-vae-2d").proto.bytes)
+assert data["points"]["payload"]["n"] == 10000 and len(data["decoders"]) == 1, data.keys()
+if {page!r} != "latent_map":
+    at.switch_page("views/{page}.py").run()
+    assert not at.exception, at.exception
+    assert [c.key for c in at.get("bidi_component")] == ["timelapse-player"]
+heavy = ("torch", "torchvision", "scipy", "pandas")  # (Streamlit itself imports plotly)
+print(json.dumps(sorted(m for m in heavy if m in sys.modules)))
+"""
+    env = {**os.environ, "LATENT_EXPLORER_STATE": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env,
+                         cwd=Path(APP).parents[1])
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 
 
 def test_the_audience_board_from_a_phone_to_the_presenters_map(app, monkeypatch):
