@@ -1,9 +1,9 @@
 """``python -m explorer`` (or ``latent-explorer``): warm up, then serve the app.
 
 Same as ``streamlit run explorer/app.py [ARGS]``, except that the heavy work of a first visit is done
-before the server starts listening: importing torch, loading the test set and the default models,
-encoding the test set and building the clickable planes. The first page a browser opens is then as
-fast as any later one. Extra arguments go to ``streamlit run`` (e.g. ``--server.port 8502``);
+before the server starts listening: the default page's caches, importing torch and every page,
+loading the default models' networks. Every first page a browser opens is then as fast as any
+later one. Extra arguments go to ``streamlit run`` (e.g. ``--server.port 8502``);
 ``--audience`` makes it listen on the local network for the audience board (with a warning).
 """
 

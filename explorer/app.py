@@ -3,8 +3,9 @@
 This file is the server: a Streamlit ``st.App`` whose script, ``explorer/session.py`` (the sidebar
 and the page list), Streamlit runs for each browser session. When the server starts, before any
 browser connects, it starts warming the caches in a background thread (``explorer/startup.py``):
-the imports (torch alone takes ~1.5 s on 2 cores) and the default models' test-set codes and
-browser weights are then under way while the browser loads Streamlit's own scripts.
+first what the default page needs, without torch (its modules, the default models' test-set codes
+and browser weights, read from the checkpoints), while the browser loads Streamlit's own scripts;
+then, once the server is quiet, torch (~1.5 s on 2 cores) and the other pages.
 """
 
 from __future__ import annotations

@@ -4,22 +4,25 @@ streamlit; torch only when the network itself is needed.
 The codes come from the checkpoint's ``codes.safetensors`` (``train.codes``: written by the trainer
 with the weights) when it is there, matches the weights beside it (their SHA-256) and has the same
 test labels as the explorer's copy of the test set: a latent map then needs no torch at all, and
-the first page renders without waiting ~1.5 s for it to import. Otherwise they are computed as
-before (``explorer.inference.load_explorer_model``). Either way the torch model is loaded on first
-use of ``ExplorerModel.model``.
+the first page renders without waiting ~1.5 s for it to import; the torch model is then loaded on
+first use of ``ExplorerModel.model``. Otherwise the model is loaded and the test set encoded at once
+(``explorer.inference.load_explorer_model``).
 """
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from train.codes import read_codes
+from safetensors import SafetensorError, safe_open
 
 from train import CheckpointError, ModelConfig
+from train.checkpoint import WEIGHTS_FILE
+from train.codes import read_codes
 from train.schema import CheckpointMetadata
 
 from .testdata import class_names
@@ -82,11 +85,26 @@ def check_image_model(meta: CheckpointMetadata) -> None:
         raise ValueError(f"{meta.folder.name} models {shape} data, not 28x28 images")
 
 
+def weights_fit_config(folder: Path, config: ModelConfig) -> bool:
+    """Whether the checkpoint's model.safetensors holds as many weights as ``config`` describes
+    (``ModelConfig.parameter_count``), read from its header alone (no torch, no weights loaded):
+    a config edited to another kind or size no longer passes for the network beside it. False if
+    the file cannot be read."""
+    try:
+        with safe_open(str(Path(folder) / WEIGHTS_FILE), framework="numpy") as f:
+            count = sum(math.prod(f.get_slice(name).get_shape()) for name in f.keys())
+    except (SafetensorError, OSError, ValueError, TypeError):
+        return False
+    return count == config.parameter_count()
+
+
 def from_codes_file(meta: CheckpointMetadata, test_labels: np.ndarray) -> ExplorerModel | None:
     """The model of ``meta`` with the codes its checkpoint stores, without torch; None if it has none
     that can be used: no codes.safetensors, codes of other weights (stale), of another dataset or
-    of a test set whose labels differ from ``test_labels`` (int [N]). A damaged codes file is
-    reported on stderr and also gives None: the codes are then computed again, nothing is lost.
+    of a test set whose labels differ from ``test_labels`` (int [N]); or weights that do not fit
+    config.json (``weights_fit_config``), so that loading them, with torch, reports why at once. A
+    damaged codes file is reported on stderr and also gives None: the codes are then computed again,
+    nothing is lost.
 
     Raises ValueError if the checkpoint does not model 28x28 images.
     """
@@ -99,7 +117,8 @@ def from_codes_file(meta: CheckpointMetadata, test_labels: np.ndarray) -> Explor
         return None
     config = meta.config.model
     if (stored is None or stored.dataset != meta.config.dataset
-            or stored.codes.shape[1] != config.latent_dim or not np.array_equal(stored.labels, test_labels)):
+            or stored.codes.shape[1] != config.latent_dim or not np.array_equal(stored.labels, test_labels)
+            or not weights_fit_config(meta.folder, config)):
         return None
     return ExplorerModel(meta.folder.name, meta.folder, config, meta.metrics, stored.codes,
                          meta.config.dataset)

@@ -122,9 +122,12 @@ def plane_figure(folder: str, title: str, height: int, legend: bool, dark: bool,
 @st.cache_resource(show_spinner=False)
 def browser_decoder(folder: str, dtype: str = "float32") -> tuple[str, dict]:
     """(digest, payload) of the decoder of the 2-D image model in ``folder`` for the browser plane
-    (``webdecoder.BrowserDecoder.payload``), read from its weights file without torch (raises
-    CheckpointError, webdecoder.UnsupportedDecoder)."""
-    exported = webdecoder.export_checkpoint(folder, listed_metadata(folder).config.model)
+    (``webdecoder.BrowserDecoder.payload``), read from its weights file without torch, or from the
+    loaded model if NumPy cannot read them (raises CheckpointError, webdecoder.UnsupportedDecoder)."""
+    try:
+        exported = webdecoder.export_checkpoint(folder, listed_metadata(folder).config.model)
+    except CheckpointError:  # e.g. bfloat16 weights, which only torch reads: export the loaded model
+        exported = webdecoder.export_decoder(explorer_model(folder).model)
     return f"{exported.digest}-{dtype}", exported.payload(dtype)
 
 

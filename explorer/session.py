@@ -60,7 +60,7 @@ MODULE_OF = {path: name for entries in PAGES.values() for name, _, path, _ in en
 
 def view_module(name: str):
     """The page module ``explorer.views.<name>``, imported now if it is not yet (a page that imports
-    torch waits for the warm-up's imports first, rather than importing beside it)."""
+    torch waits for the warm-up's imports first, rather than importing the same modules beside it)."""
     if f"explorer.views.{name}" not in sys.modules and name not in LIGHT_PAGES:
         startup.wait_for_imports()
     return importlib.import_module(f"explorer.views.{name}")

@@ -114,7 +114,7 @@ def _each(names: tuple[str, ...], warm) -> tuple[float, tuple[str, ...]]:
         try:
             warm(str(catalogue.CHECKPOINT_DIR / name))
             warmed.append(name)
-        except (ValueError, OSError, RuntimeError, MemoryError) as e:  # CheckpointError, TestSetError
+        except Exception as e:  # noqa: BLE001 - one checkpoint never stops the warm-up of the others
             print(f"latent-explorer: {name} is not warmed up: {' '.join(str(e).split())}",
                   file=sys.stderr, flush=True)
     return time.perf_counter() - start, tuple(warmed)
@@ -141,30 +141,33 @@ def _check_for_a_repl_now() -> None:
 
 
 def _warm_in_background(names: tuple[str, ...]) -> None:
+    """The two steps of the module docstring. Whatever fails, sessions are released: the first page's
+    imports and then all imports are marked done (a session then imports what it needs itself, and
+    its page shows the error)."""
     logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(_NotFromWarmUp())
     start = time.perf_counter()
     try:
-        import_first_page_modules()
-        _check_for_a_repl_now()
-    except Exception as e:  # noqa: BLE001 - the session's own import shows it on the page
+        try:
+            import_first_page_modules()
+            _check_for_a_repl_now()
+        finally:
+            _first_page_imported.set()
+        first_imports = time.perf_counter() - start
+        first_models, warmed = warm_first_page(names)
+        _wait_until_quiet()
+        heavy_start = time.perf_counter()
+        try:
+            import_app_modules()
+        finally:
+            _imported.set()
+        imports = time.perf_counter() - heavy_start
+        models, _ = warm_models(warmed)
+    except Exception as e:  # noqa: BLE001 - the session's own import or page shows it
         print(f"latent-explorer: warm-up stopped: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
-        _imported.set()
         return
     finally:
         _first_page_imported.set()
-    first_imports = time.perf_counter() - start
-    first_models, warmed = warm_first_page(names)
-    _wait_until_quiet()
-    heavy_start = time.perf_counter()
-    try:
-        import_app_modules()
-    except Exception as e:  # noqa: BLE001 - the session's own import shows it on the page
-        print(f"latent-explorer: warm-up stopped: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
-        return
-    finally:
         _imported.set()
-    imports = time.perf_counter() - heavy_start
-    models, _ = warm_models(warmed)
     print(f"latent-explorer: warmed up in {first_imports + first_models + imports + models:.2f} s "
           f"(first page {first_imports + first_models:.2f} s: imports {first_imports:.2f} s, default models "
           f"{first_models:.2f} s; then the other pages' imports {imports:.2f} s, the networks "
@@ -174,9 +177,11 @@ def _warm_in_background(names: tuple[str, ...]) -> None:
 def start_warm_up(names: tuple[str, ...] = DEFAULT_MODELS) -> threading.Thread:
     """Start the two steps of the module docstring in a daemon thread; returns it.
 
-    Sessions that start meanwhile call :func:`wait_for_first_page` (and, for any other page,
-    :func:`wait_for_imports`) first, so that only this thread imports the app's modules until it is
-    done (two threads importing the same modules at once can each find the other's half-initialised).
+    Sessions that start meanwhile call :func:`wait_for_first_page` (and, for a page that imports
+    torch, :func:`wait_for_imports`) first, so that they do not import the same modules beside this
+    thread, only to share its work and the GIL. Some imports do race it (a digit picked on the default
+    page imports its hand-off pages); Python's per-module import locks make that safe, since the
+    modules import one another without cycles (``lint-imports``).
     """
     _started.set()
     thread = threading.Thread(target=_warm_in_background, args=(names,), name=THREAD_NAME, daemon=True)

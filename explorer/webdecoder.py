@@ -181,7 +181,8 @@ def export_weights(config: ModelConfig, state: Mapping[str, np.ndarray]) -> Brow
 def export_checkpoint(folder: str | Path, config: ModelConfig) -> BrowserDecoder:
     """The decoder of the checkpoint in ``folder`` (whose checked config is ``config``), read from
     its model.safetensors without torch (``export_weights``). Raises CheckpointError if the file
-    cannot be read or does not match the config, UnsupportedDecoder as ``export_weights``."""
+    cannot be read (also: a dtype NumPy lacks, such as bfloat16: ``export_decoder`` of the loaded
+    model reads those) or does not match the config, UnsupportedDecoder as ``export_weights``."""
     from safetensors import SafetensorError  # noqa: PLC0415
     from safetensors.numpy import load_file  # noqa: PLC0415
 
@@ -190,6 +191,8 @@ def export_checkpoint(folder: str | Path, config: ModelConfig) -> BrowserDecoder
         state = load_file(str(path))
     except (SafetensorError, OSError) as e:
         raise CheckpointError(f"{path} is not a readable safetensors file: {e}") from e
+    except (TypeError, ValueError) as e:  # a dtype NumPy lacks, e.g. bfloat16 (torch reads it)
+        raise CheckpointError(f"{path} holds weights NumPy cannot read ({e})") from e
     try:
         return export_weights(config, state)
     except CheckpointError as e:

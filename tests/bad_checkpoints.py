@@ -87,6 +87,10 @@ FAILS_LOAD: dict[str, Callable[[Path], None]] = {
     "bad-weights-pickle": _write("model.safetensors", pickle.dumps({"weights": [1, 2, 3]})),
     "bad-weights-truncated": lambda folder: (folder / "model.safetensors").write_bytes(
         (folder / "model.safetensors").read_bytes()[:1000]),
+    # config.json edited to wider layers: the weights (and so their codes.safetensors, which name
+    # them by digest) are intact, but not the network the config describes
+    "bad-config-other-network": _config(lambda c: c["model"].update(
+        hidden_dims=[width + 1 for width in c["model"]["hidden_dims"]])),
 }
 
 

@@ -339,6 +339,25 @@ def test_damaged_shipped_test_images_give_a_page_message_naming_the_file(tmp_pat
         resources.test_arrays.clear()
 
 
+def test_weights_only_torch_reads_still_decode_in_the_browser(tmp_path, monkeypatch):
+    """bfloat16 weights: NumPy cannot read them, so the plane's decoder comes from the loaded model
+    (and the codes, stale for the new weights file, are encoded again)."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    copy_shipped(tmp_path, "mnist-ae-2d")
+    weights = tmp_path / "mnist-ae-2d" / "model.safetensors"
+    save_file({k: v.to(torch.bfloat16) for k, v in load_file(weights).items()}, weights,
+              metadata={"format_version": "1"})
+    monkeypatch.setattr(catalogue, "CHECKPOINT_DIR", tmp_path)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.session_state["model"] = "mnist-ae-2d"
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    data = plane_data(at, "map-plane-mnist-ae-2d")
+    assert data["decoders"][0]["payload"]["spec"]["latent_dim"] == 2
+
+
 def test_warm_up_reports_each_checkpoint_it_cannot_load_and_carries_on(tmp_path, monkeypatch, capsys):
     from explorer.__main__ import warm_up
 
@@ -690,6 +709,25 @@ def test_streamlit_run_serves_the_app_and_warms_up_in_the_background():
     assert startup.wait_for_imports(timeout=120)  # a page other than the default one: the rest, now
     thread.join(timeout=120)
     assert not thread.is_alive() and startup.wait_for_imports(timeout=0)
+
+
+def test_a_warm_up_that_fails_unexpectedly_still_releases_the_sessions(monkeypatch, capsys):
+    """Sessions wait for the warm-up's events: whatever it raises, they must be set (else every page
+    that needs torch would wait IMPORT_WAIT_S)."""
+    import threading
+
+    from explorer import startup
+
+    for name in ("_started", "_first_page_imported", "_heavy_wanted", "_imported"):
+        monkeypatch.setattr(startup, name, threading.Event())
+
+    def broken(names):
+        raise TypeError("data type 'bfloat16' not understood")
+
+    monkeypatch.setattr(startup, "warm_first_page", broken)
+    startup.start_warm_up(("mnist-ae-2d",)).join(timeout=120)
+    assert startup.wait_for_first_page(timeout=0) and startup.wait_for_imports(timeout=0)
+    assert "warm-up stopped: TypeError" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("page", ["latent_map", "timelapse"])

@@ -168,6 +168,11 @@ def test_a_checkpoint_whose_weights_do_not_fit_the_layout_is_refused(tmp_path):
     state = {k: v.numpy() for k, v in model.state_dict().items()} | {"decoder.net.9.weight": np.zeros(3)}
     with pytest.raises(UnsupportedDecoder, match=r"decoder\.net\.9\.weight"):
         export_weights(model.config, state)
+    from safetensors.torch import save_file
+
+    save_file({k: v.to(torch.bfloat16) for k, v in model.state_dict().items()}, folder / "model.safetensors")
+    with pytest.raises(CheckpointError, match="NumPy cannot read"):  # resources falls back to torch
+        export_checkpoint(folder, model.config)
     (folder / "model.safetensors").write_bytes(b"\x00" * 7)
     with pytest.raises(CheckpointError, match="not a readable safetensors file"):
         export_checkpoint(folder, model.config)
