@@ -29,9 +29,10 @@ PLANE_GRID = 110  # points per side of the invisible click grid
 
 @st.cache_resource(show_spinner="Loading the test images…")
 def test_set(dataset: str = "mnist") -> tuple:
-    """(images float32 torch [10000, 1, 28, 28] in [0, 1], labels int64 numpy [10000]) of ``dataset``
-    (raises FileNotFoundError)."""
-    return testdata.load_test_set(dataset)
+    """(images float32 torch [10000, 1, 28, 28] in [0, 1], labels int64 numpy [10000]) of ``dataset``:
+    ``test_arrays`` as the models take them (raises FileNotFoundError, TestSetError)."""
+    images, labels = test_arrays(dataset)
+    return testdata.model_inputs(images), labels
 
 
 @st.cache_resource(show_spinner="Loading the test images…")

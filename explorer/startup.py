@@ -166,8 +166,7 @@ def _warm_in_background(names: tuple[str, ...]) -> None:
         print(f"latent-explorer: warm-up stopped: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
         return
     finally:
-        _first_page_imported.set()
-        _imported.set()
+        _imported.set()  # also if step 1 failed, or warming its models did
     print(f"latent-explorer: warmed up in {first_imports + first_models + imports + models:.2f} s "
           f"(first page {first_imports + first_models:.2f} s: imports {first_imports:.2f} s, default models "
           f"{first_models:.2f} s; then the other pages' imports {imports:.2f} s, the networks "

@@ -71,17 +71,23 @@ def read_test_split(dataset: str = "mnist") -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_test_set(dataset: str = "mnist") -> tuple[torch.Tensor, np.ndarray]:
-    """The 10,000 test images of ``dataset`` as the models take them (``read_test_split``).
+    """The 10,000 test images of ``dataset`` as the models take them (``read_test_split``, then
+    ``model_inputs``).
 
     returns: (images float32 torch [10000, 1, 28, 28] in [0, 1], labels int64 numpy [10000] in 0..9).
     Raises FileNotFoundError and TestSetError as ``read_test_split`` does.
     """
+    images, labels = read_test_split(dataset)
+    return model_inputs(images), labels
+
+
+def model_inputs(images: np.ndarray) -> torch.Tensor:
+    """uint8 [N, 28, 28] in 0..255 (``read_test_split``) -> float32 torch [N, 1, 28, 28] in [0, 1]."""
     import torch  # noqa: PLC0415 (see the imports)
 
     from train.data import to_unit_interval  # noqa: PLC0415
 
-    images, labels = read_test_split(dataset)
-    return to_unit_interval(torch.from_numpy(images)), labels
+    return to_unit_interval(torch.from_numpy(images))
 
 
 def parse_indices(text: str, n: int, limit: int = 12) -> list[int]:
